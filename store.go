@@ -1,0 +1,302 @@
+package waitroom
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors of the Store contract. Stores return them (possibly
+// wrapped); callers match them with errors.Is.
+var (
+	// ErrZoneNotFound: the zone was never put, or its data has expired.
+	ErrZoneNotFound = errors.New("waitroom: zone not found")
+	// ErrNotQueued: the visitor holds no place in the zone (never registered,
+	// skipped as abandoned, released, or its data expired).
+	ErrNotQueued = errors.New("waitroom: visitor not in queue")
+	// ErrNotAdmitted: Claim was called for a visitor that has not been let in
+	// (still waiting, or unknown).
+	ErrNotAdmitted = errors.New("waitroom: visitor not admitted")
+	// ErrClaimExpired: the visitor was let in but did not claim its slot
+	// within the zone's claim window; the slot has leaked back to the bucket.
+	ErrClaimExpired = errors.New("waitroom: claim window passed")
+	// ErrFeedTrimmed: the change feed no longer holds the events after the
+	// requested sequence number. The reader must resynchronise from the
+	// current state (ZoneState, Stats) and continue from Stats.FeedSeq.
+	ErrFeedTrimmed = errors.New("waitroom: change feed trimmed past requested sequence")
+	// ErrStoreUnavailable marks a store failure (network, timeout, server
+	// down). Stores wrap their driver errors with it so the Room can apply
+	// its fail policy.
+	ErrStoreUnavailable = errors.New("waitroom: store unavailable")
+)
+
+// A Store keeps the shared state of every zone: its settings, its FIFO queue,
+// its leaky bucket of access slots, and its change feed. The waiting-room
+// algorithm lives in this package; a Store offers small operations, each of
+// which is atomic per zone: Redis runs each in one Lua script, DynamoDB in one
+// conditional write or transaction, the memory store under one mutex. Every
+// operation is safe when any number of instances call it at once.
+//
+// Clock. Operations that depend on time take now, the caller's reading of its
+// clock. A store with an authoritative clock of its own (Redis TIME) may use
+// that instead and says so in its documentation; every instant in a result is
+// then in the store's clock. Queue order never depends on any clock: the store
+// assigns sequence numbers.
+//
+// Errors. err is for system failures only (wrapped with ErrStoreUnavailable)
+// and for the sentinel errors documented on each method. A lost race is not an
+// error: Enter reports it as ok == false.
+//
+// Feed. Every operation that changes a visitor's state or a zone's settings
+// appends the Events that describe the change in the same atomic step (a
+// transactional outbox). Events of one zone carry strictly increasing,
+// gap-free sequence numbers starting at 1.
+//
+// Expiry. Every record of a zone expires DataTTL after the zone's last write
+// or after ClosesAt, whichever is later; a finished zone removes itself.
+type Store interface {
+	// PutZone creates the zone or replaces its settings. The store assigns
+	// the version: 1 for a new zone, the previous version + 1 otherwise. If
+	// the settings equal the stored ones (Version ignored) nothing changes
+	// and the stored state is returned. A change appends EventZone.
+	PutZone(ctx context.Context, z ZoneState, now time.Time) (ZoneState, error)
+
+	// Zone returns the stored settings, or ErrZoneNotFound.
+	Zone(ctx context.Context, zone string) (ZoneState, error)
+
+	// Register gives the visitor a place at the back of the zone's queue, or
+	// returns its current place if it already holds one (waiting, admitted or
+	// inside): the same visitor never holds two places. It records now as
+	// the visitor's last heartbeat. A visitor whose previous place ended
+	// (released, expired, abandoned) gets a new place at the back. Returns
+	// ErrZoneNotFound for an unknown zone.
+	Register(ctx context.Context, zone, visitor string, now time.Time) (Place, error)
+
+	// Position returns the visitor's current place without changing
+	// anything. It must not cost O(queue length). ErrNotQueued if the visitor
+	// holds no place.
+	Position(ctx context.Context, zone, visitor string, now time.Time) (Place, error)
+
+	// Heartbeat records now as the last time a waiting visitor was seen.
+	// ErrNotQueued if the visitor holds no place; for an admitted or inside
+	// visitor it is a no-op.
+	Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error
+
+	// Enter is direct entry: it gives the visitor a slot in the bucket,
+	// inside until now + Session, only if the zone is open (OpensAt <= now <
+	// ClosesAt), nobody waits in the queue, a slot is free and the admission
+	// rate allows one more. Otherwise ok is false and nothing changes. A
+	// visitor that already holds a slot gets it back (ok true). Appends
+	// EventEntered.
+	Enter(ctx context.Context, zone, visitor string, now time.Time) (slot Slot, ok bool, err error)
+
+	// Exchange lets the next visitors in, in queue order: at most limit,
+	// at most the free slots of the bucket (slots whose deadline has passed
+	// leak first), at most what the admission rate allows since the last
+	// admission, none before OpensAt or after ClosesAt. A waiting visitor not
+	// seen for longer than AbandonAfter is skipped: it loses its place and
+	// takes no slot. Each admitted visitor holds a slot until now +
+	// ClaimWindow. Safe when every instance calls it at once: the slots and
+	// the rate are shared. Appends EventAdmitted, EventAbandoned and
+	// EventExpired as it goes.
+	Exchange(ctx context.Context, zone string, now time.Time, limit int) (Exchange, error)
+
+	// Claim turns an admitted visitor's reserved slot into an inside slot
+	// that lasts until now + Session. Claiming an inside visitor again
+	// returns its slot unchanged (idempotent). ErrNotAdmitted if the visitor
+	// is waiting or unknown, ErrClaimExpired if the claim window has passed.
+	// Appends EventClaimed.
+	Claim(ctx context.Context, zone, visitor string, now time.Time) (Slot, error)
+
+	// Release frees the visitor's slot, or gives up its waiting place. It
+	// reports whether anything was held; releasing twice is a no-op
+	// (false, nil). Appends EventReleased.
+	Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error)
+
+	// Stats counts the zone at now. ErrZoneNotFound for an unknown zone.
+	Stats(ctx context.Context, zone string, now time.Time) (ZoneStats, error)
+
+	// ReadFeed returns up to limit events of the zone with Seq > after, in
+	// order. If none exist yet it waits up to wait for one (0: returns at
+	// once) and returns an empty slice if none came; it returns early with
+	// ctx.Err() when ctx is done. ErrFeedTrimmed if events after after are no
+	// longer kept.
+	ReadFeed(ctx context.Context, zone string, after uint64, limit int, wait time.Duration) ([]Event, error)
+
+	// Close releases the store's resources. It does not delete data.
+	Close() error
+}
+
+// ZoneState is the part of a zone's configuration that every instance must
+// agree on, kept in the Store. The request-matching rules stay local to each
+// Room. Durations are stored at millisecond precision.
+type ZoneState struct {
+	Name           string
+	Capacity       int           // slots in the bucket: visitors inside at once
+	AdmitPerSecond float64       // new admissions per second, shared by all instances
+	Session        time.Duration // lifetime of an inside slot and its access token
+	ClaimWindow    time.Duration // time an admitted visitor has to come in
+	AbandonAfter   time.Duration // a waiting visitor not seen for this long is skipped
+	OpensAt        time.Time     // zero: open now
+	ClosesAt       time.Time     // zero: never closes
+	DataTTL        time.Duration // how long the zone's data lives after its last write or ClosesAt
+	Version        uint64        // assigned by the store
+}
+
+// Equal reports whether two states hold the same settings, ignoring Version.
+func (z ZoneState) Equal(o ZoneState) bool {
+	z.Version, o.Version = 0, 0
+	return z.Name == o.Name && z.Capacity == o.Capacity && z.AdmitPerSecond == o.AdmitPerSecond &&
+		z.Session == o.Session && z.ClaimWindow == o.ClaimWindow && z.AbandonAfter == o.AbandonAfter &&
+		z.OpensAt.Equal(o.OpensAt) && z.ClosesAt.Equal(o.ClosesAt) && z.DataTTL == o.DataTTL
+}
+
+// OpenAt reports whether the zone admits anyone at now.
+func (z ZoneState) OpenAt(now time.Time) bool {
+	if !z.OpensAt.IsZero() && now.Before(z.OpensAt) {
+		return false
+	}
+	return z.ClosesAt.IsZero() || now.Before(z.ClosesAt)
+}
+
+// ClosedAt reports whether the sale has ended at now.
+func (z ZoneState) ClosedAt(now time.Time) bool {
+	return !z.ClosesAt.IsZero() && !now.Before(z.ClosesAt)
+}
+
+// RateBurst is the number of admissions the rate allows at once after a
+// pause: a quarter second's worth, at least 1. Admissions over any window of
+// w seconds never exceed AdmitPerSecond*w + RateBurst. Every store uses it.
+func (z ZoneState) RateBurst() float64 {
+	b := z.AdmitPerSecond / 4
+	if b < 1 {
+		b = 1
+	}
+	return b
+}
+
+// VisitorState says where a visitor stands in a zone.
+type VisitorState uint8
+
+const (
+	StateWaiting  VisitorState = iota + 1 // in the queue
+	StateAdmitted                         // let in, slot reserved, not yet claimed
+	StateInside                           // holds an inside slot (access token issued)
+	StateClosed                           // the sale has ended (reported by the Room, never by a Store)
+)
+
+func (s VisitorState) String() string {
+	switch s {
+	case StateWaiting:
+		return "waiting"
+	case StateAdmitted:
+		return "admitted"
+	case StateInside:
+		return "inside"
+	case StateClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Place is a visitor's standing in a zone.
+type Place struct {
+	Visitor string
+	State   VisitorState
+	// Seq is the visitor's number in the zone's queue, assigned by the
+	// store at registration (1 for the first); 0 for direct entry.
+	Seq uint64
+	// Ahead is the number of places in line before this one (0: next). It
+	// counts visitors who may have abandoned and will be skipped when
+	// reached, so it never underestimates. 0 unless waiting.
+	Ahead int64
+	// Arrived is when the place was taken (store clock).
+	Arrived time.Time
+	// Slot is set for admitted and inside visitors.
+	Slot Slot
+}
+
+// Slot is one entry in a zone's leaky bucket.
+type Slot struct {
+	TokenID string    // identifies the slot; the access token's jti
+	Until   time.Time // the slot leaks at this instant
+}
+
+// Admission is one visitor let in by Exchange.
+type Admission struct {
+	Visitor string
+	Seq     uint64
+	Slot    Slot // Until is the claim deadline
+}
+
+// Exchange is the result of one exchange step.
+type Exchange struct {
+	Admitted  []Admission // in queue order
+	Abandoned int         // waiting visitors skipped for lack of heartbeat
+	Expired   int         // slots that leaked during the step
+}
+
+// ZoneStats counts a zone at an instant.
+type ZoneStats struct {
+	Waiting       int64     // places in line (including abandoned ones not yet skipped)
+	Inside        int       // slots held: admitted and inside
+	AdmittedTotal uint64    // admissions so far, direct entries included
+	HeadSeq       uint64    // Seq of the next visitor in line (0: empty)
+	FeedSeq       uint64    // Seq of the latest event in the feed
+	LastAdmit     time.Time // last admission or direct entry
+}
+
+// EventKind says what an Event records.
+type EventKind uint8
+
+const (
+	EventZone      EventKind = iota + 1 // zone settings put; Visitor empty
+	EventAdmitted                       // let in by Exchange
+	EventEntered                        // direct entry
+	EventClaimed                        // admitted visitor came in
+	EventReleased                       // slot or waiting place given up
+	EventExpired                        // slot leaked at its deadline
+	EventAbandoned                      // waiting visitor skipped
+	EventResync                         // the Room's feed reader skipped trimmed events; drop caches (never stored)
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventZone:
+		return "zone"
+	case EventAdmitted:
+		return "admitted"
+	case EventEntered:
+		return "entered"
+	case EventClaimed:
+		return "claimed"
+	case EventReleased:
+		return "released"
+	case EventExpired:
+		return "expired"
+	case EventAbandoned:
+		return "abandoned"
+	case EventResync:
+		return "resync"
+	}
+	return "unknown"
+}
+
+
+// Event is one entry of a zone's change feed.
+type Event struct {
+	Seq       uint64 // strictly increasing per zone, gap-free, from 1
+	Zone      string
+	Kind      EventKind
+	Visitor   string    // empty for EventZone
+	QueueSeq  uint64    // the visitor's queue number, where it has one
+	TokenID   string    // the slot, for slot events
+	At        time.Time // store clock
+	Version   uint64    // zone version, for EventZone
+	SlotUntil time.Time // slot deadline, for EventAdmitted, EventEntered, EventClaimed
+}
+
+// FreesSlot reports whether the event gave a slot back to the bucket.
+func (e Event) FreesSlot() bool {
+	return (e.Kind == EventReleased || e.Kind == EventExpired) && e.TokenID != ""
+}

@@ -1,0 +1,150 @@
+package waitroom
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Zone defaults.
+const (
+	DefaultSession      = 10 * time.Minute
+	DefaultClaimWindow  = time.Minute
+	DefaultAbandonAfter = time.Minute
+	DefaultDataTTL      = 24 * time.Hour
+)
+
+var zoneNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Zone configures one protected area: one event's checkout, a drop's seat
+// selection. Each zone has its own queue and its own leaky bucket of slots.
+type Zone struct {
+	// Name identifies the zone in the store, in cookies and in URLs: 1-64
+	// letters, digits, '.', '_' or '-'. Required.
+	Name string
+
+	// Paths are the URL path prefixes the zone protects ("/checkout"
+	// protects /checkout and /checkout/pay, not /checkouts). Empty: the zone
+	// is reached only through a Room's zone func (WithZoneFunc) or by name.
+	Paths []string
+
+	// Capacity is the number of visitors inside at once: the size of the
+	// bucket. Required, at least 1.
+	Capacity int
+
+	// AdmitPerSecond caps new admissions per second across all instances,
+	// with bursts of at most a quarter second's worth (at least 1).
+	// Default: Capacity / 10 per second, at least 1.
+	AdmitPerSecond float64
+
+	// Session is how long an access token lasts; its slot leaks when it
+	// expires, unless released earlier. Default 10 minutes.
+	Session time.Duration
+
+	// ClaimWindow is how long an admitted visitor has to come in before its
+	// slot leaks and its turn is lost. Default 1 minute.
+	ClaimWindow time.Duration
+
+	// AbandonAfter is how long a waiting visitor may go unseen (no request,
+	// poll or open connection) before the exchanger skips it. It never
+	// held a slot, so skipping it frees nothing. Default 1 minute.
+	AbandonAfter time.Duration
+
+	// OpensAt is the sale start: before it everyone queues and nobody
+	// enters. Zero: open now.
+	OpensAt time.Time
+
+	// ClosesAt is the sale end: from it nobody is admitted and the waiting
+	// page says the sale is over. Zero: never.
+	ClosesAt time.Time
+
+	// DataTTL is how long the zone's data lives after its last change or
+	// after ClosesAt, whichever is later; then the queue removes itself.
+	// Default 24 hours.
+	DataTTL time.Duration
+
+	version uint64 // assigned by the store
+}
+
+// withDefaults validates z and fills its defaults.
+func (z Zone) withDefaults() (Zone, error) {
+	if !zoneNamePattern.MatchString(z.Name) {
+		return z, fmt.Errorf("waitroom: zone name %q must be 1-64 letters, digits, '.', '_' or '-'", z.Name)
+	}
+	if z.Capacity <= 0 {
+		return z, fmt.Errorf("waitroom: zone %q: capacity must be positive, got %d", z.Name, z.Capacity)
+	}
+	if z.AdmitPerSecond < 0 {
+		return z, fmt.Errorf("waitroom: zone %q: admission rate must not be negative, got %g", z.Name, z.AdmitPerSecond)
+	}
+	if z.AdmitPerSecond == 0 {
+		z.AdmitPerSecond = max(1, float64(z.Capacity)/10)
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"session", &z.Session, DefaultSession},
+		{"claim window", &z.ClaimWindow, DefaultClaimWindow},
+		{"abandonment timeout", &z.AbandonAfter, DefaultAbandonAfter},
+		{"data TTL", &z.DataTTL, DefaultDataTTL},
+	} {
+		if *d.v < 0 {
+			return z, fmt.Errorf("waitroom: zone %q: %s must not be negative, got %v", z.Name, d.name, *d.v)
+		}
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+		if *d.v < time.Second {
+			return z, fmt.Errorf("waitroom: zone %q: %s must be at least 1s, got %v", z.Name, d.name, *d.v)
+		}
+	}
+	if !z.ClosesAt.IsZero() && !z.OpensAt.IsZero() && !z.ClosesAt.After(z.OpensAt) {
+		return z, fmt.Errorf("waitroom: zone %q: closes at %v, not after it opens at %v", z.Name, z.ClosesAt, z.OpensAt)
+	}
+	paths := make([]string, 0, len(z.Paths))
+	for _, p := range z.Paths {
+		if !strings.HasPrefix(p, "/") {
+			return z, fmt.Errorf("waitroom: zone %q: path %q must start with '/'", z.Name, p)
+		}
+		paths = append(paths, strings.TrimSuffix(p, "/"))
+	}
+	z.Paths = paths
+	return z, nil
+}
+
+// state is the part of z the store keeps.
+func (z Zone) state() ZoneState {
+	return ZoneState{
+		Name: z.Name, Capacity: z.Capacity, AdmitPerSecond: z.AdmitPerSecond,
+		Session: z.Session, ClaimWindow: z.ClaimWindow, AbandonAfter: z.AbandonAfter,
+		OpensAt: z.OpensAt, ClosesAt: z.ClosesAt, DataTTL: z.DataTTL,
+	}
+}
+
+// fromState returns z with the settings of s (the store's word wins).
+func (z Zone) fromState(s ZoneState) Zone {
+	z.Capacity, z.AdmitPerSecond = s.Capacity, s.AdmitPerSecond
+	z.Session, z.ClaimWindow, z.AbandonAfter = s.Session, s.ClaimWindow, s.AbandonAfter
+	z.OpensAt, z.ClosesAt, z.DataTTL = s.OpensAt, s.ClosesAt, s.DataTTL
+	z.version = s.Version
+	return z
+}
+
+// matches reports whether the request path falls under one of z's prefixes.
+func (z Zone) matches(path string) bool {
+	for _, p := range z.Paths {
+		if p == "" || path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
+			return true
+		}
+	}
+	return false
+}
+
+// ZoneFunc maps a request to a zone name, for zones that follow the URL
+// (/events/{id}/checkout → "event-{id}"). ok false: the request is not
+// protected by it.
+type ZoneFunc func(r *http.Request) (zone string, ok bool)
