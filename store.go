@@ -68,13 +68,16 @@ type Store interface {
 	// returns its current place if it already holds one (waiting, admitted or
 	// inside): the same visitor never holds two places. It records now as
 	// the visitor's last heartbeat. A visitor whose previous place ended
-	// (released, expired, abandoned) gets a new place at the back. Returns
-	// ErrZoneNotFound for an unknown zone.
+	// (released; slot past its deadline, including an admitted visitor past
+	// its claim window; skipped as abandoned) gets a new place at the back.
+	// Returns ErrZoneNotFound for an unknown zone.
 	Register(ctx context.Context, zone, visitor string, now time.Time) (Place, error)
 
 	// Position returns the visitor's current place without changing
 	// anything. It must not cost O(queue length). ErrNotQueued if the visitor
-	// holds no place.
+	// holds no place (a slot past its deadline is no place). A waiting
+	// visitor not seen for longer than AbandonAfter still holds its place
+	// until Exchange skips it.
 	Position(ctx context.Context, zone, visitor string, now time.Time) (Place, error)
 
 	// Heartbeat records now as the last time a waiting visitor was seen.
@@ -212,6 +215,8 @@ type Place struct {
 	Ahead int64
 	// Arrived is when the place was taken (store clock).
 	Arrived time.Time
+	// LastSeen is the visitor's last heartbeat (Register or Heartbeat).
+	LastSeen time.Time
 	// Slot is set for admitted and inside visitors.
 	Slot Slot
 }
@@ -281,7 +286,6 @@ func (k EventKind) String() string {
 	}
 	return "unknown"
 }
-
 
 // Event is one entry of a zone's change feed.
 type Event struct {

@@ -467,7 +467,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim 
 	} else {
 		out.Visitor = *v
 	}
-	place, err := r.register(ctx, z, out.Visitor.ID, now)
+	place, err := r.place(ctx, z, out.Visitor.ID, out.VisitorToken != "", now)
 	if err != nil {
 		return out, err
 	}
@@ -481,7 +481,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim 
 		slot, err := r.store.Claim(ctx, zone, place.Visitor, now)
 		if errors.Is(err, ErrClaimExpired) || errors.Is(err, ErrNotAdmitted) {
 			// The turn was lost (or raced with a release): queue again.
-			place, err = r.register(ctx, z, out.Visitor.ID, now)
+			place, err := r.register(ctx, z, out.Visitor.ID, now)
 			if err != nil {
 				return out, err
 			}
@@ -497,6 +497,34 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim 
 	out.State = StateWaiting
 	out.ETA = r.eta(e, out.Place.Ahead, now)
 	return out, nil
+}
+
+// place finds the visitor's place, registering it if it holds none, and
+// records a heartbeat when the last one is older than a quarter of the
+// abandonment timeout: reads are cheap, writes per waiting visitor stay
+// bounded however often it polls.
+func (r *Room) place(ctx context.Context, z Zone, visitor string, isNew bool, now time.Time) (Place, error) {
+	if isNew {
+		return r.register(ctx, z, visitor, now)
+	}
+	place, err := r.store.Position(ctx, z.Name, visitor, now)
+	if errors.Is(err, ErrNotQueued) || errors.Is(err, ErrZoneNotFound) {
+		return r.register(ctx, z, visitor, now)
+	}
+	if err != nil {
+		return Place{}, err
+	}
+	if place.State == StateWaiting && now.Sub(place.LastSeen) >= z.AbandonAfter/4 {
+		err := r.store.Heartbeat(ctx, z.Name, visitor, now)
+		if errors.Is(err, ErrNotQueued) {
+			return r.register(ctx, z, visitor, now)
+		}
+		if err != nil {
+			return Place{}, err
+		}
+		place.LastSeen = now
+	}
+	return place, nil
 }
 
 // register registers the visitor, putting the zone back into the store if
