@@ -1,0 +1,53 @@
+// Package waitroom puts a virtual waiting room in front of any Go server. It
+// lets only as many visitors into a protected zone (a checkout, a seat
+// selection) as the zone can hold, queues everyone else first come first
+// served, and lets them in, in order, as room frees up.
+//
+// # The tour
+//
+// A [Room] holds zones. A [Zone] names the paths it protects and its
+// Capacity: the size of its leaky bucket of access slots, one per visitor
+// inside. A visitor who finds room, with nobody waiting, enters directly and
+// gets an access token (a signed JWT, checked locally on every request, no
+// store call). Everyone else gets a visitor token (its place in line) and a
+// waiting page. Each zone's exchanger runs every tick on every instance and
+// lets the next visitors in: in queue order, only into free slots, at most
+// AdmitPerSecond. An admitted visitor claims its slot when it comes back
+// (ClaimWindow), and the slot leaks when its Session ends or is released
+// early (Room.Release, or the Waitroom-Release response header).
+//
+// The shared state lives in a [Store]: store/memstore in process (the
+// default, and what tests use), store/redisstore for many instances on Redis
+// or Redis Cluster, store/dynamostore on DynamoDB. Each Store operation is
+// atomic; the algorithm lives in this package. Every change is written with
+// an event in the same atomic step, and every Room reads that change feed in
+// order: it is how an instance learns that a slot freed elsewhere, and how
+// the middleware's edge cache and the live waiting page stay current.
+//
+// Package middleware wraps an http.Handler (your app, or an
+// httputil.ReverseProxy) with the waiting room: zone matching, cookies, the
+// waiting page and its JSON twin, the edge cache of "zone full" decisions
+// and verified tokens.
+//
+// # Guarantees
+//
+//   - Safety: slots held in a zone never exceed its Capacity, on any number
+//     of instances; nobody reaches a protected path without a valid access
+//     token for that zone.
+//   - Fairness: visitors are let in in the order the store gave them places.
+//   - No loss: a place survives an instance restart (the store holds it); the
+//     same visitor never holds two places.
+//   - Smoothing: admissions never exceed AdmitPerSecond (with bursts of a
+//     quarter second's worth).
+//   - Liveness: a freed slot is reused within one tick; a visitor gone longer
+//     than AbandonAfter is skipped.
+//   - Store outage: a [FailPolicy]; by default the origin stays protected and
+//     access tokens already issued keep working.
+//
+// # Time
+//
+// Every decision takes the Room's clock ([WithClock]); with [WithManualStep]
+// the Room starts no goroutine and admits only when the caller runs
+// [Room.Step]. Together they let an app's tests say "fill the zone, advance
+// 30 s, expect visitor 3 inside" without sleeping (see package waitroomtest).
+package waitroom

