@@ -1,0 +1,305 @@
+package memstore
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+
+	"github.com/waitroom/waitroom"
+)
+
+// zone is the whole state of one zone, guarded by mu.
+//
+// Memory layout. A waiting visitor costs one entry in queue (a string header
+// and two int64: 32 bytes), one entry in waiting (string header and uint64)
+// and its id's bytes, shared by both. Places are only ever removed from the
+// head (Exchange) or marked gone (Release), so a visitor's distance from the
+// head is mySeq - headSeq, O(1) at any queue length.
+type zone struct {
+	mu    sync.Mutex
+	dead  bool // expired and removed from the store; every op treats it as absent
+	state waitroom.ZoneState
+
+	// expiry: the zone's data expires DataTTL after max(lastWrite, ClosesAt).
+	lastWrite int64
+
+	// queue: queue[i] holds the place with Seq base+i; places before head
+	// have left the line. nextSeq is the Seq the next registration gets.
+	queue   []place
+	head    int
+	base    uint64
+	nextSeq uint64
+	waiting map[string]uint64 // visitor -> Seq, for places still in line
+
+	// bucket: one slot per admitted or inside visitor, including slots past
+	// their deadline not yet found (they count as free).
+	slots    map[string]*slot
+	deadline slotHeap // the same slots, earliest deadline first
+
+	// admission rate: credit accrues at AdmitPerSecond from creditAt (never
+	// before OpensAt), capped at RateBurst; each admission costs 1.
+	credit   float64
+	creditAt int64
+
+	admittedTotal uint64
+	lastAdmit     int64
+
+	feed feed
+}
+
+// place is one entry of the queue. visitor is "" once the place is gone
+// (released, admitted or skipped).
+type place struct {
+	visitor  string
+	arrived  int64 // unix nanoseconds
+	lastSeen int64
+}
+
+// slot is one entry of the bucket.
+type slot struct {
+	visitor  string
+	seq      uint64 // queue number, 0 for direct entry
+	token    string
+	until    int64
+	arrived  int64
+	lastSeen int64
+	inside   bool // claimed (or entered directly); false while admitted
+	index    int  // in the deadline heap
+}
+
+func (sl *slot) state() waitroom.VisitorState {
+	if sl.inside {
+		return waitroom.StateInside
+	}
+	return waitroom.StateAdmitted
+}
+
+func (sl *slot) public() waitroom.Slot {
+	return waitroom.Slot{TokenID: sl.token, Until: unix(sl.until)}
+}
+
+func newZone(st waitroom.ZoneState, now int64, feedSize int) *zone {
+	z := &zone{
+		state:    st,
+		nextSeq:  1,
+		base:     1,
+		waiting:  make(map[string]uint64),
+		slots:    make(map[string]*slot),
+		credit:   st.RateBurst(),
+		creditAt: now,
+	}
+	z.feed.max = feedSize
+	return z
+}
+
+// expiredAt reports whether the zone's data has expired at now.
+func (z *zone) expiredAt(now int64) bool {
+	end := z.lastWrite
+	if !z.state.ClosesAt.IsZero() {
+		end = max(end, z.state.ClosesAt.UnixNano())
+	}
+	return now >= end+int64(z.state.DataTTL)
+}
+
+// kill marks z removed and wakes its feed's readers, who look again.
+func (z *zone) kill() {
+	z.dead = true
+	z.feed.wake()
+}
+
+// touch records a write at now.
+func (z *zone) touch(now int64) {
+	z.lastWrite = max(z.lastWrite, now)
+}
+
+// emit appends an event to the zone's feed and records the write.
+func (z *zone) emit(ev waitroom.Event, now int64) {
+	ev.Zone = z.state.Name
+	ev.At = unix(now)
+	z.feed.append(ev)
+	z.touch(now)
+}
+
+// openAt reports whether the zone admits anyone at now.
+func (z *zone) openAt(now int64) bool {
+	return z.state.OpenAt(unix(now))
+}
+
+// --- queue ---
+
+// headSeq returns the Seq of the first place in line, 0 if nobody waits.
+func (z *zone) headSeq() uint64 {
+	if len(z.waiting) == 0 {
+		return 0
+	}
+	return z.base + uint64(z.head)
+}
+
+// at returns the queue entry with Seq seq; seq must be in the queue.
+func (z *zone) at(seq uint64) *place {
+	return &z.queue[seq-z.base]
+}
+
+// push appends a place for visitor and returns its Seq.
+func (z *zone) push(visitor string, now int64) uint64 {
+	seq := z.nextSeq
+	z.nextSeq++
+	z.queue = append(z.queue, place{visitor: visitor, arrived: now, lastSeen: now})
+	z.waiting[visitor] = seq
+	return seq
+}
+
+// leave removes the place with Seq seq from the line (it must be waiting)
+// and moves the head past places that are gone.
+func (z *zone) leave(seq uint64) {
+	p := z.at(seq)
+	delete(z.waiting, p.visitor)
+	p.visitor = ""
+	z.advance()
+}
+
+// advance moves the head past places that are gone and compacts the queue
+// when the head has passed its middle, so the memory held stays within
+// twice the places in line.
+func (z *zone) advance() {
+	for z.head < len(z.queue) && z.queue[z.head].visitor == "" {
+		z.head++
+	}
+	if z.head == len(z.queue) {
+		z.base += uint64(z.head)
+		z.head = 0
+		z.queue = z.queue[:0]
+		if cap(z.queue) > 1024 {
+			z.queue = nil
+		}
+		return
+	}
+	if z.head >= 1024 && z.head >= len(z.queue)/2 {
+		n := copy(z.queue, z.queue[z.head:])
+		clear(z.queue[n:])
+		z.queue = z.queue[:n]
+		z.base += uint64(z.head)
+		z.head = 0
+		if cap(z.queue) > 4*n && cap(z.queue) > 1024 {
+			z.queue = append([]place(nil), z.queue...)
+		}
+	}
+}
+
+// abandoned reports whether p has not been seen for longer than
+// AbandonAfter at now.
+func (z *zone) abandoned(p *place, now int64) bool {
+	return p.lastSeen+int64(z.state.AbandonAfter) < now
+}
+
+// --- bucket ---
+
+// live returns the visitor's slot if it holds one that has not passed its
+// deadline at now.
+func (z *zone) live(visitor string, now int64) *slot {
+	sl := z.slots[visitor]
+	if sl == nil || sl.until <= now {
+		return nil
+	}
+	return sl
+}
+
+// addSlot puts a slot in the bucket.
+func (z *zone) addSlot(sl *slot) {
+	z.slots[sl.visitor] = sl
+	heap.Push(&z.deadline, sl)
+}
+
+// dropSlot takes a slot out of the bucket.
+func (z *zone) dropSlot(sl *slot) {
+	delete(z.slots, sl.visitor)
+	heap.Remove(&z.deadline, sl.index)
+}
+
+// expire removes sl, past its deadline, appending EventExpired.
+func (z *zone) expire(sl *slot, now int64) {
+	z.dropSlot(sl)
+	z.emit(waitroom.Event{Kind: waitroom.EventExpired, Visitor: sl.visitor, QueueSeq: sl.seq, TokenID: sl.token}, now)
+}
+
+// leak removes every slot past its deadline at now, appending EventExpired
+// for each, and returns how many leaked.
+func (z *zone) leak(now int64) int {
+	n := 0
+	for len(z.deadline) > 0 && z.deadline[0].until <= now {
+		z.expire(z.deadline[0], now)
+		n++
+	}
+	return n
+}
+
+// held counts the slots that have not passed their deadline at now, without
+// removing any: it visits only the expired part of the heap.
+func (z *zone) held(now int64) int {
+	expired := 0
+	var walk func(i int)
+	walk = func(i int) {
+		if i >= len(z.deadline) || z.deadline[i].until > now {
+			return
+		}
+		expired++
+		walk(2*i + 1)
+		walk(2*i + 2)
+	}
+	walk(0)
+	return len(z.deadline) - expired
+}
+
+// --- admission rate ---
+
+// accrue adds the credit earned between creditAt and now, counted from
+// OpensAt at the earliest, capped at RateBurst.
+func (z *zone) accrue(now int64) {
+	if now <= z.creditAt {
+		return
+	}
+	from := z.creditAt
+	if !z.state.OpensAt.IsZero() {
+		from = max(from, z.state.OpensAt.UnixNano())
+	}
+	if now > from {
+		z.credit += float64(now-from) * z.state.AdmitPerSecond / float64(time.Second)
+	}
+	z.credit = min(z.credit, z.state.RateBurst())
+	z.creditAt = now
+}
+
+// admitted records one admission at now.
+func (z *zone) admitted(now int64) {
+	z.credit--
+	z.admittedTotal++
+	z.lastAdmit = max(z.lastAdmit, now)
+}
+
+// slotHeap orders slots by deadline, earliest first.
+type slotHeap []*slot
+
+func (h slotHeap) Len() int           { return len(h) }
+func (h slotHeap) Less(i, j int) bool { return h[i].until < h[j].until }
+func (h slotHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *slotHeap) Push(x any) {
+	sl := x.(*slot)
+	sl.index = len(*h)
+	*h = append(*h, sl)
+}
+func (h *slotHeap) Pop() any {
+	old := *h
+	n := len(old)
+	sl := old[n-1]
+	old[n-1] = nil
+	*h = old[:n-1]
+	sl.index = -1
+	return sl
+}
+
+// fix restores the heap order after sl's deadline changed.
+func (h *slotHeap) fix(sl *slot) { heap.Fix(h, sl.index) }
