@@ -1,0 +1,272 @@
+package middleware
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/waitroom/waitroom"
+)
+
+// edge is the local state the Handlers of one Wrap or New share: the edge
+// cache of verified access tokens, revoked token ids, waiting visitors'
+// standings and "zone full" marks, kept in sync by the Room's change feed.
+type edge struct {
+	room *waitroom.Room
+	cfg  config
+
+	access  *lru.Cache[string, *accessEntry]    // raw token -> verified content
+	revoked *lru.Cache[string, struct{}]        // token ids released or expired
+	waiting *lru.Cache[visitorKey, cachedPlace] // waiting visitors' standings
+
+	zonesMu sync.RWMutex
+	zones   map[string]*zoneCache
+
+	live        atomic.Bool // subscribed: caches are kept in sync
+	unsubscribe func()
+	closeOnce   sync.Once
+	failing     atomic.Bool // the last request met a store failure
+
+	writers sync.Pool // *responseWriter
+}
+
+// accessEntry is a verified access token. keys is the ring it was verified
+// with: after a rotation the token is verified again.
+type accessEntry struct {
+	access waitroom.Access
+	keys   *waitroom.KeyRing
+}
+
+type visitorKey struct{ zone, visitor string }
+
+// standing is what the waiting page shows a visitor.
+type standing struct {
+	state   waitroom.VisitorState
+	ahead   int64
+	eta     waitroom.ETA
+	opensAt time.Time
+	arrived time.Time
+}
+
+func standingOf(out waitroom.Outcome) standing {
+	return standing{state: out.State, ahead: out.Place.Ahead, eta: out.ETA, opensAt: out.OpensAt, arrived: out.Visitor.Arrived}
+}
+
+type cachedPlace struct {
+	standing
+	until time.Time // Room clock
+}
+
+// zoneCache is the per-zone part of the edge cache. gen counts the feed
+// events that may make a cached standing or "full" mark stale: a value
+// read from the store is kept only if gen did not move meanwhile, so an
+// event that arrives while a request reads the store is never hidden.
+type zoneCache struct {
+	gen       atomic.Uint64
+	fullUntil atomic.Int64 // Room clock, unix nanoseconds; 0: not full
+}
+
+func newEdge(room *waitroom.Room, opts []Option) *edge {
+	e := &edge{room: room, cfg: newConfig(opts), zones: make(map[string]*zoneCache)}
+	// lru.New fails only for a size <= 0, which newConfig rules out.
+	e.access, _ = lru.New[string, *accessEntry](e.cfg.cacheSize)
+	e.revoked, _ = lru.New[string, struct{}](e.cfg.cacheSize)
+	e.waiting, _ = lru.New[visitorKey, cachedPlace](e.cfg.cacheSize)
+	e.writers.New = func() any { return new(responseWriter) }
+	if room != nil {
+		e.unsubscribe = room.Subscribe(e.onEvent)
+		e.live.Store(true)
+	}
+	return e
+}
+
+// close unsubscribes from the feed and stops using the caches, which would
+// no longer learn of releases and admissions.
+func (e *edge) close() {
+	e.closeOnce.Do(func() {
+		e.live.Store(false)
+		if e.unsubscribe != nil {
+			e.unsubscribe()
+		}
+		e.access.Purge()
+		e.waiting.Purge()
+	})
+}
+
+// onEvent keeps the caches in sync with the change feed. It runs on the
+// Room's feed goroutine and only touches memory.
+func (e *edge) onEvent(ev waitroom.Event) {
+	switch ev.Kind {
+	case waitroom.EventResync:
+		e.zonesMu.RLock()
+		for _, zc := range e.zones {
+			zc.gen.Add(1)
+			zc.fullUntil.Store(0)
+		}
+		e.zonesMu.RUnlock()
+		e.waiting.Purge()
+		return
+	case waitroom.EventZone:
+		// New settings (opening time, rate) change every ETA.
+		if zc := e.existingZone(ev.Zone); zc != nil {
+			zc.gen.Add(1)
+			zc.fullUntil.Store(0)
+		}
+		e.waiting.Purge()
+		return
+	case waitroom.EventAdmitted, waitroom.EventReleased, waitroom.EventExpired, waitroom.EventAbandoned:
+	default:
+		return
+	}
+	if (ev.Kind == waitroom.EventReleased || ev.Kind == waitroom.EventExpired) && ev.TokenID != "" {
+		e.revoked.Add(ev.TokenID, struct{}{})
+	}
+	// Bump first, then drop: see zoneCache.
+	if zc := e.existingZone(ev.Zone); zc != nil {
+		zc.gen.Add(1)
+		if ev.FreesSlot() {
+			zc.fullUntil.Store(0)
+		}
+	}
+	if ev.Visitor != "" {
+		e.waiting.Remove(visitorKey{ev.Zone, ev.Visitor})
+	}
+}
+
+func (e *edge) existingZone(zone string) *zoneCache {
+	e.zonesMu.RLock()
+	zc := e.zones[zone]
+	e.zonesMu.RUnlock()
+	return zc
+}
+
+// zoneCache returns the cache of a zone the Room knows, or nil: names from
+// a zone func are not cached before the Room has made them a zone.
+func (e *edge) zoneCache(zone string) *zoneCache {
+	if zc := e.existingZone(zone); zc != nil {
+		return zc
+	}
+	if _, ok := e.room.Zone(zone); !ok {
+		return nil
+	}
+	e.zonesMu.Lock()
+	defer e.zonesMu.Unlock()
+	zc := e.zones[zone]
+	if zc == nil {
+		zc = new(zoneCache)
+		e.zones[zone] = zc
+	}
+	return zc
+}
+
+// gen returns zc's generation, 0 for nil.
+func (zc *zoneCache) generation() uint64 {
+	if zc == nil {
+		return 0
+	}
+	return zc.gen.Load()
+}
+
+func (zc *zoneCache) full(now time.Time) bool {
+	if zc == nil {
+		return false
+	}
+	u := zc.fullUntil.Load()
+	return u != 0 && now.UnixNano() < u
+}
+
+// markFull marks the zone full for FullTTL, unless a feed event arrived
+// since gen was read.
+func (e *edge) markFull(zc *zoneCache, gen uint64, now time.Time) {
+	if zc == nil || e.cfg.fullTTL <= 0 || !e.live.Load() {
+		return
+	}
+	zc.fullUntil.Store(now.Add(e.cfg.fullTTL).UnixNano())
+	if zc.gen.Load() != gen {
+		zc.fullUntil.Store(0)
+	}
+}
+
+// checkAccess returns the content of raw if it is a valid, unrevoked access
+// token for zone at now, else nil. A cache hit costs no signature check.
+func (e *edge) checkAccess(raw, zone string, keys *waitroom.KeyRing, now time.Time) *accessEntry {
+	if raw == "" || len(raw) > waitroom.MaxTokenLen {
+		return nil
+	}
+	live := e.live.Load()
+	if live {
+		if ent, ok := e.access.Get(raw); ok && ent.keys == keys {
+			if ent.access.Zone != zone || !now.Before(ent.access.Expires) || e.revoked.Contains(ent.access.TokenID) {
+				return nil
+			}
+			return ent
+		}
+	}
+	a, err := e.room.VerifyAccess(raw, zone)
+	// The token's own check allows for clock skew; the slot does not, so
+	// neither does the edge: a token is good until its slot leaks.
+	if err != nil || !now.Before(a.Expires) || e.revoked.Contains(a.TokenID) {
+		return nil
+	}
+	ent := &accessEntry{access: a, keys: keys}
+	if live {
+		// raw points into the request's Cookie header; keep a copy only.
+		e.access.Add(strings.Clone(raw), ent)
+	}
+	return ent
+}
+
+// admit records a freshly issued access token so the visitor's next
+// request is a cache hit.
+func (e *edge) admit(raw string, a waitroom.Access) *accessEntry {
+	ent := &accessEntry{access: a, keys: e.room.Keys()}
+	if e.live.Load() {
+		e.access.Add(raw, ent)
+	}
+	return ent
+}
+
+// revoke forgets an access token released through this instance at once,
+// before the feed event arrives.
+func (e *edge) revoke(raw string, a waitroom.Access) {
+	e.revoked.Add(a.TokenID, struct{}{})
+	if raw != "" {
+		e.access.Remove(raw)
+	}
+}
+
+// cachedStanding returns a waiting visitor's standing if a fresh one is
+// cached.
+func (e *edge) cachedStanding(zone, visitor string, now time.Time) (standing, bool) {
+	if !e.live.Load() || e.cfg.positionTTL <= 0 {
+		return standing{}, false
+	}
+	c, ok := e.waiting.Get(visitorKey{zone, visitor})
+	if !ok || !now.Before(c.until) {
+		return standing{}, false
+	}
+	return c.standing, true
+}
+
+// keepStanding caches a waiting visitor's standing read from the store,
+// unless a feed event arrived since gen was read.
+func (e *edge) keepStanding(zc *zoneCache, gen uint64, zone, visitor string, s standing, now time.Time) {
+	ttl := e.cfg.positionTTL
+	if z, ok := e.room.Zone(zone); ok {
+		ttl = min(ttl, z.AbandonAfter/4)
+	}
+	if zc == nil || ttl <= 0 || !e.live.Load() || s.state != waitroom.StateWaiting {
+		return
+	}
+	k := visitorKey{zone, visitor}
+	e.waiting.Add(k, cachedPlace{standing: s, until: now.Add(ttl)})
+	if zc.gen.Load() != gen {
+		e.waiting.Remove(k)
+	}
+}
+
+// forget drops a visitor's cached standing.
+func (e *edge) forget(zone, visitor string) { e.waiting.Remove(visitorKey{zone, visitor}) }

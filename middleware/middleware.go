@@ -1,0 +1,263 @@
+// Package middleware puts a waitroom.Room in front of an http.Handler: it
+// lets visitors with a valid access token through, queues everyone else on
+// a waiting page (or JSON) that follows their place in line, and serves the
+// status, claim and release endpoints the page uses.
+//
+// A request for a path of a zone goes through these steps:
+//
+//  1. Bypass rules (WithBypassPaths, WithBypassMethods, WithBypass) and
+//     requests no zone protects (Room.Match) pass untouched.
+//  2. A valid access cookie for the zone ("wr_a_<zone>") passes to the next
+//     handler, with the Access in the request context (AccessFrom). This is
+//     checked locally: a cache hit or a signature check, never a store call.
+//  3. Otherwise the visitor cookie ("wr_v_<zone>") names the visitor's place
+//     in line; a missing, forged, expired or foreign one makes a newcomer.
+//     The Room decides (Room.Visit): the visitor goes in (direct entry, or
+//     its turn has come), or waits, or the sale has ended.
+//  4. A waiting visitor gets the waiting page with status 429 and
+//     Retry-After, or JSON when it accepts application/json. Its repeat
+//     requests and the page's polls are answered from the edge cache for
+//     WithPositionTTL; the change feed drops the entry when it is let in.
+//
+// When the store fails, the Room's FailPolicy applies: FailClosed answers
+// 503 with the waiting page (access tokens already issued keep working,
+// since step 2 needs no store), FailOpen passes to the next handler. Error
+// texts are logged, never sent.
+//
+// The next handler ends a visit early by setting the release header
+// (WithReleaseHeader) on its response, or by calling Room.Release with the
+// visitor of AccessFrom.
+//
+// Reserved endpoints, under the prefix (WithPrefix, default "/.waitroom"):
+//
+//	GET  {prefix}/status?zone=Z          the visitor's standing, as JSON (never claims)
+//	GET  {prefix}/claim?zone=Z&return=U  claims an admitted visitor's slot, sets the access cookie, 303 to U
+//	POST {prefix}/release?zone=Z         gives up the slot or the place in line, clears the cookies, 204
+//
+// JSON bodies (waiting page and status endpoint) have the fields state
+// ("waiting", "admitted", "inside", "closed", "unavailable" or "none"),
+// zone, position (ahead+1 while waiting), ahead, eta_seconds,
+// eta_low_seconds, eta_high_seconds, opens_at (RFC 3339, omitted when open),
+// retry_after_seconds, and for the page's script progress (0-100),
+// eta_text and eta_range_text.
+//
+// Status codes: waiting 429 (WithStatus); sale ended 410 Gone; store
+// failure 503 with Retry-After. The status endpoint answers 200 for every
+// standing, 400 for a missing or unknown zone, and 404 (state "none") when
+// the request holds no valid place in the zone's line.
+package middleware
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/waitroom/waitroom"
+)
+
+// A Handler protects the zones of a Room in front of another handler. It is
+// safe for concurrent use. Close unsubscribes it from the Room's change feed.
+type Handler struct {
+	e    *edge
+	next http.Handler
+}
+
+// Wrap returns a Handler that puts room in front of next. A nil next
+// answers 404 to what passes; a nil room makes every request fail with 500
+// (a program error, logged once per request). Close the Handler when done
+// with it; closing the Room stops its feed as well.
+func Wrap(room *waitroom.Room, next http.Handler, opts ...Option) *Handler {
+	if next == nil {
+		next = http.NotFoundHandler()
+	}
+	return &Handler{e: newEdge(room, opts), next: next}
+}
+
+// New returns the middleware form of Wrap, for routers that chain
+// func(http.Handler) http.Handler (chi, alice). Every handler it wraps
+// shares one edge cache and one subscription to the Room's change feed,
+// which ends when the Room closes.
+func New(room *waitroom.Room, opts ...Option) func(http.Handler) http.Handler {
+	e := newEdge(room, opts)
+	return func(next http.Handler) http.Handler {
+		if next == nil {
+			next = http.NotFoundHandler()
+		}
+		return &Handler{e: e, next: next}
+	}
+}
+
+// Close unsubscribes the Handler from the Room's change feed. Requests
+// served after Close skip the edge cache and keep working.
+func (h *Handler) Close() error {
+	h.e.close()
+	return nil
+}
+
+type accessKey struct{}
+
+// AccessFrom returns the access of the visitor whose request the Handler
+// let through, for example to call room.Release(ctx, a.Zone, a.Visitor)
+// when its checkout is done. ok is false outside a protected zone and when
+// FailOpen let a request through without one.
+func AccessFrom(ctx context.Context) (a waitroom.Access, ok bool) {
+	p, ok := ctx.Value(accessKey{}).(*waitroom.Access)
+	if !ok || p == nil {
+		return waitroom.Access{}, false
+	}
+	return *p, true
+}
+
+// ServeHTTP answers reserved endpoints, passes bypassed and unprotected
+// requests untouched, and lets a protected request through only with a
+// valid access token.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := h.e
+	if e.room == nil {
+		e.cfg.logger.Error("waitroom: middleware: Wrap was given a nil room")
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	path := r.URL.Path
+	if path == e.cfg.prefix || strings.HasPrefix(path, e.cfg.prefixSlash) {
+		e.serveReserved(w, r, path[len(e.cfg.prefix):])
+		return
+	}
+	if e.bypassed(r) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	zone, ok := e.room.Match(r)
+	if !ok {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+
+	now := e.room.Now()
+	if ent, raw := e.findAccess(r.Header, zone, now, e.room.Keys()); ent != nil {
+		h.pass(w, r, zone, ent, raw)
+		return
+	}
+	h.visit(w, r, zone)
+}
+
+func (e *edge) bypassed(r *http.Request) bool {
+	for _, m := range e.cfg.bypassMethods {
+		if r.Method == m {
+			return true
+		}
+	}
+	for _, p := range e.cfg.bypassPaths {
+		if strings.HasPrefix(r.URL.Path, p) {
+			return true
+		}
+	}
+	return e.cfg.bypass != nil && e.cfg.bypass(r)
+}
+
+// pass hands the request to the next handler, with the visitor's access in
+// its context (none when ent is nil) and the release header watched.
+func (h *Handler) pass(w http.ResponseWriter, r *http.Request, zone string, ent *accessEntry, raw string) {
+	if ent != nil {
+		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, &ent.access))
+	}
+	rw := h.e.writers.Get().(*responseWriter)
+	*rw = responseWriter{ResponseWriter: w, e: h.e, r: r, zone: zone, ent: ent, raw: raw}
+	h.next.ServeHTTP(rw, r)
+	rw.finish()
+	*rw = responseWriter{}
+	h.e.writers.Put(rw)
+}
+
+// visit is the way of a protected request without a valid access token:
+// the Room (or the edge cache) says whether the visitor goes in or waits.
+func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
+	e := h.e
+	ctx := r.Context()
+	now := e.room.Now()
+	zc := e.zoneCache(zone) // nil on a zone func's first visit: nothing cached then
+	gen := zc.generation()
+
+	var out waitroom.Outcome
+	var err error
+	v, known := e.visitor(r, zone)
+	if known {
+		if s, ok := e.cachedStanding(zone, v.ID, now); ok {
+			e.serveStanding(w, r, zone, s, now)
+			return
+		}
+		out, err = e.room.Visit(ctx, zone, &v, false)
+	} else {
+		// While the zone is marked full, a newcomer goes straight to the
+		// back of the line: one store operation fewer.
+		out, err = e.room.Visit(ctx, zone, nil, !zc.full(now))
+	}
+	if err != nil {
+		h.fail(w, r, zone, err)
+		return
+	}
+	e.recovered()
+	if out.VisitorToken != "" {
+		e.setCookie(w, r, visitorCookie, zone, out.VisitorToken, out.Visitor.Expires)
+	}
+	switch out.State {
+	case waitroom.StateInside:
+		e.setCookie(w, r, accessCookie, zone, out.AccessToken, out.Access.Expires)
+		h.pass(w, r, zone, e.admit(out.AccessToken, out.Access), out.AccessToken)
+	case waitroom.StateClosed:
+		e.serveStanding(w, r, zone, standingOf(out), now)
+	default:
+		if out.State != waitroom.StateWaiting {
+			// Visit claims; an admitted standing here would be a Room
+			// bug. Showing the line keeps the origin safe.
+			out.State = waitroom.StateWaiting
+		}
+		s := standingOf(out)
+		e.keepStanding(zc, gen, zone, out.Visitor.ID, s, now)
+		if !known {
+			e.markFull(zc, gen, now)
+		}
+		e.serveStanding(w, r, zone, s, now)
+	}
+}
+
+// visitor returns the visitor of the first valid visitor cookie for zone.
+func (e *edge) visitor(r *http.Request, zone string) (v waitroom.Visitor, ok bool) {
+	eachCookie(r.Header, visitorCookie, zone, func(raw string) bool {
+		var err error
+		v, err = e.room.VerifyVisitor(raw, zone)
+		ok = err == nil
+		return !ok
+	})
+	return v, ok
+}
+
+// fail applies the fail policy to a request the Room could not decide.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, zone string, err error) {
+	e := h.e
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client has gone
+	}
+	e.logFailure(zone, err)
+	if e.room.FailPolicy() == waitroom.FailOpen {
+		h.pass(w, r, zone, nil, "")
+		return
+	}
+	e.serveUnavailable(w, r, zone)
+}
+
+// logFailure logs the first failure of a run of them; recovered logs the
+// end of the run. A store outage thus logs two lines, not one per request.
+func (e *edge) logFailure(zone string, err error) {
+	if !e.failing.Swap(true) {
+		e.cfg.logger.Warn("waitroom: middleware: cannot reach the store; applying the fail policy",
+			"zone", zone, "policy", e.room.FailPolicy().String(), "err", err)
+	}
+}
+
+func (e *edge) recovered() {
+	if e.failing.Load() && e.failing.Swap(false) {
+		e.cfg.logger.Info("waitroom: middleware: store reachable again")
+	}
+}

@@ -1,0 +1,293 @@
+package middleware
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"html/template"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/waitroom/waitroom"
+)
+
+//go:embed page.html
+var pageHTML string
+
+// defaultPage is the built-in waiting page. It parses at init; a test
+// renders every state of it.
+var defaultPage = template.Must(template.New("page.html").Parse(pageHTML))
+
+// States reported beside the Room's visitor states.
+const (
+	stateUnavailable = "unavailable" // the store cannot be reached
+	stateNone        = "none"        // no place in the zone's line
+)
+
+// unavailableRetry is the Retry-After, in seconds, of a 503.
+const unavailableRetry = 5
+
+// PageData is what the waiting page template (built-in or WithTemplate) is
+// executed with. Every field is plain data; html/template escapes it.
+type PageData struct {
+	// State is "waiting" (in line), "closed" (the sale has ended) or
+	// "unavailable" (the store cannot be reached; status 503).
+	State string
+	// Zone is the zone's name.
+	Zone string
+	// StatusCode is the response's HTTP status.
+	StatusCode int
+
+	// Position is the visitor's place in line, 1 for next (Ahead+1); 0
+	// unless waiting.
+	Position int64
+	// Ahead is the number of places before the visitor's. It counts places
+	// of visitors who may have left, so it never underestimates.
+	Ahead int64
+	// ETA is the expected wait; ETALow and ETAHigh bound it.
+	ETA, ETALow, ETAHigh time.Duration
+	// ETAText reads ETA in words ("about 4 minutes"), ETARangeText the
+	// range ("between 2 and 9 minutes").
+	ETAText, ETARangeText string
+	// Progress is the share of the wait behind the visitor, 0-100.
+	Progress int
+
+	// OpensAt is the sale's start if it is still ahead, else zero.
+	// OpensAtText is it in UTC for people ("Sun 1 Mar 2026, 10:00 UTC"),
+	// OpensAtRFC3339 for machines (a <time datetime> attribute); both are
+	// empty when OpensAt is zero.
+	OpensAt                     time.Time
+	OpensAtText, OpensAtRFC3339 string
+
+	// RetryAfter is the number of seconds after which the page should ask
+	// again (it is also the Retry-After header); 0 when there is nothing
+	// to wait for.
+	RetryAfter int
+	// StatusURL is the JSON status endpoint for this zone; the page polls
+	// it. ClaimURL is where the page sends the visitor once admitted; it
+	// comes back to ReturnURL, the URL the visitor first asked for.
+	StatusURL, ClaimURL, ReturnURL string
+}
+
+// report is the JSON form of a visitor's standing.
+type report struct {
+	State             string `json:"state"`
+	Zone              string `json:"zone"`
+	Position          int64  `json:"position"`
+	Ahead             int64  `json:"ahead"`
+	ETASeconds        int64  `json:"eta_seconds"`
+	ETALowSeconds     int64  `json:"eta_low_seconds"`
+	ETAHighSeconds    int64  `json:"eta_high_seconds"`
+	OpensAt           string `json:"opens_at,omitempty"`
+	RetryAfterSeconds int    `json:"retry_after_seconds"`
+	Progress          int    `json:"progress"`
+	ETAText           string `json:"eta_text,omitempty"`
+	ETARangeText      string `json:"eta_range_text,omitempty"`
+}
+
+func (d *PageData) report() report {
+	return report{
+		State: d.State, Zone: d.Zone, Position: d.Position, Ahead: d.Ahead,
+		ETASeconds: secondsOf(d.ETA), ETALowSeconds: secondsOf(d.ETALow), ETAHighSeconds: secondsOf(d.ETAHigh),
+		OpensAt: d.OpensAtRFC3339, RetryAfterSeconds: d.RetryAfter, Progress: d.Progress,
+		ETAText: d.ETAText, ETARangeText: d.ETARangeText,
+	}
+}
+
+func secondsOf(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
+
+// pageData describes a visitor's standing for the page and the JSON.
+func (e *edge) pageData(r *http.Request, zone string, s standing, now time.Time) *PageData {
+	d := &PageData{State: s.state.String(), Zone: zone, StatusURL: e.cfg.prefix + "/status?zone=" + zone}
+	d.ReturnURL = r.URL.RequestURI()
+	if !safeReturn(d.ReturnURL) {
+		d.ReturnURL = "/"
+	}
+	d.ClaimURL = e.cfg.prefix + "/claim?" + url.Values{"zone": {zone}, "return": {d.ReturnURL}}.Encode()
+	if s.opensAt.After(now) {
+		d.OpensAt = s.opensAt
+		d.OpensAtText = s.opensAt.UTC().Format("Mon 2 Jan 2006, 15:04 MST")
+		d.OpensAtRFC3339 = s.opensAt.UTC().Format(time.RFC3339)
+	}
+	switch s.state {
+	case waitroom.StateWaiting:
+		d.StatusCode = e.cfg.status
+		d.Ahead = max(s.ahead, 0)
+		d.Position = d.Ahead + 1
+		d.ETA, d.ETALow, d.ETAHigh = s.eta.Expected, s.eta.Low, s.eta.High
+		d.ETAText, d.ETARangeText = etaText(s.eta.Expected), etaRangeText(s.eta.Low, s.eta.High)
+		d.Progress = progress(now.Sub(s.arrived), s.eta.Expected)
+		var abandon time.Duration
+		if z, ok := e.room.Zone(zone); ok {
+			abandon = z.AbandonAfter
+		}
+		d.RetryAfter = retryAfter(s.eta.Expected, abandon)
+	case waitroom.StateAdmitted, waitroom.StateInside:
+		d.StatusCode = http.StatusOK
+		d.Progress = 100
+	case waitroom.StateClosed:
+		d.StatusCode = http.StatusGone
+	}
+	return d
+}
+
+// retryAfter is how long a waiting visitor waits before asking again: a
+// tenth of its expected wait, within 2 and 30 seconds, and never more than
+// a third of the zone's abandonment timeout, so that asking keeps its place.
+func retryAfter(eta, abandon time.Duration) int {
+	hi := 30
+	if abandon > 0 {
+		hi = min(hi, int(abandon/time.Second)/3)
+	}
+	hi = max(hi, 1)
+	n := int(min(eta/10/time.Second, 3600))
+	return min(max(n, min(2, hi)), hi)
+}
+
+// progress is the share of the whole wait already behind, 0-99 while
+// waiting: elapsed since arrival over elapsed plus the expected rest.
+func progress(elapsed, rest time.Duration) int {
+	if elapsed <= 0 {
+		return 0
+	}
+	if rest <= 0 {
+		return 99
+	}
+	p := int(100 * elapsed.Seconds() / (elapsed.Seconds() + rest.Seconds()))
+	return min(max(p, 0), 99)
+}
+
+// spell reads d in a unit fit for a wait: minutes up to 90, hours up to
+// 48, days beyond.
+func spell(d time.Duration) (n int64, unit string) {
+	switch {
+	case d <= 90*time.Minute:
+		return max(1, int64(math.Ceil(d.Minutes()))), "minute"
+	case d <= 48*time.Hour:
+		return int64(math.Round(d.Hours())), "hour"
+	}
+	return int64(math.Min(math.Round(d.Hours()/24), 1e6)), "day"
+}
+
+func plural(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
+}
+
+func etaText(d time.Duration) string {
+	if d < time.Minute {
+		return "less than a minute"
+	}
+	return "about " + plural(spell(d))
+}
+
+func etaRangeText(lo, hi time.Duration) string {
+	a, ua := spell(lo)
+	b, ub := spell(hi)
+	switch {
+	case a == b && ua == ub:
+		return ""
+	case ua == ub:
+		return "between " + strconv.FormatInt(a, 10) + " and " + plural(b, ub)
+	}
+	return "between " + plural(a, ua) + " and " + plural(b, ub)
+}
+
+// serveStanding answers a protected request of a visitor who is not let
+// in: the waiting page or the "sale has ended" page, as HTML or JSON.
+func (e *edge) serveStanding(w http.ResponseWriter, r *http.Request, zone string, s standing, now time.Time) {
+	e.respond(w, r, e.pageData(r, zone, s, now))
+}
+
+// serveUnavailable answers a protected request while the store cannot be
+// reached and the policy is FailClosed.
+func (e *edge) serveUnavailable(w http.ResponseWriter, r *http.Request, zone string) {
+	d := e.pageData(r, zone, standing{}, e.room.Now())
+	d.State, d.StatusCode, d.RetryAfter = stateUnavailable, http.StatusServiceUnavailable, unavailableRetry
+	e.respond(w, r, d)
+}
+
+func (e *edge) respond(w http.ResponseWriter, r *http.Request, d *PageData) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	if d.RetryAfter > 0 {
+		h.Set("Retry-After", itoa(d.RetryAfter))
+	}
+	if acceptsJSON(r) {
+		writeJSON(w, d.StatusCode, d.report())
+		return
+	}
+	var buf bytes.Buffer
+	if err := e.cfg.page.Execute(&buf, d); err != nil {
+		e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
+		buf.Reset()
+		buf.WriteString("<!doctype html><html lang=\"en\"><title>Please wait</title><p>The page is busy. Please try again in a moment.</p></html>")
+	}
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", itoa(buf.Len()))
+	w.WriteHeader(d.StatusCode)
+	w.Write(buf.Bytes())
+}
+
+// acceptsJSON reports whether the request's Accept header lists
+// application/json (with a non-zero quality).
+func acceptsJSON(r *http.Request) bool {
+	for _, v := range r.Header["Accept"] {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
+			mt, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+				continue
+			}
+			if zeroQuality(params) {
+				continue
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func zeroQuality(params string) bool {
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		k, val, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), "q") {
+			q, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+			return err == nil && q == 0
+		}
+	}
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}
+
+// writeError answers a client error with a short fixed message, never an
+// internal error's text.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
