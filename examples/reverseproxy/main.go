@@ -1,0 +1,175 @@
+// Command reverseproxy is the waitroom demo: a waiting room in front of an
+// origin, as an httputil.ReverseProxy. By default it starts a small demo
+// origin of its own and keeps the room in memory:
+//
+//	go run ./examples/reverseproxy
+//
+// then open http://127.0.0.1:8080/ in a few browser windows (or private
+// tabs): the first -capacity visitors reach /checkout, the rest wait in line
+// and are let in, in order, as the others finish or their session ends.
+//
+// Flags: -addr (listen address), -origin (proxy a real origin instead of the
+// demo one), -capacity, -rate (admissions per second), -session (access
+// lifetime), -store (memory; redis://host:6379/0, redis+cluster://h1,h2 and
+// dynamodb://TABLE?endpoint=… share one room between several instances).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"html/template"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/middleware"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	origin := flag.String("origin", "", "origin URL to protect (default: a built-in demo origin)")
+	capacity := flag.Int("capacity", 3, "visitors inside /checkout at once")
+	rate := flag.Float64("rate", 1, "admissions per second")
+	session := flag.Duration("session", time.Minute, "access lifetime (a slot leaks when it ends)")
+	storeURL := flag.String("store", "memory", "store: memory, redis://host:port/db, rediss://…, redis+cluster://h1:p,h2:p, dynamodb://TABLE?endpoint=…&region=…")
+	flag.Parse()
+	if err := run(*addr, *origin, *capacity, *rate, *session, *storeURL); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(addr, origin string, capacity int, rate float64, session time.Duration, storeURL string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	target := origin
+	if target == "" {
+		o, err := startDemoOrigin()
+		if err != nil {
+			return err
+		}
+		defer o.Close()
+		target = "http://" + o.Addr
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return fmt.Errorf("waitroom: -origin %q is not an absolute URL", target)
+	}
+
+	store, keys, err := openStore(ctx, storeURL)
+	if err != nil {
+		return err
+	}
+	opts := []waitroom.Option{waitroom.WithZone(waitroom.Zone{
+		Name: "checkout", Paths: []string{"/checkout"},
+		Capacity: capacity, AdmitPerSecond: rate, Session: session,
+		AbandonAfter: 30 * time.Second, ClaimWindow: 30 * time.Second,
+	})}
+	if keys != nil {
+		opts = append(opts, waitroom.WithKeys(keys))
+	}
+	room, err := waitroom.New(store, opts...)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	defer room.Close()
+
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = NewTransport()
+	h := middleware.Wrap(room, proxy)
+	defer h.Close()
+
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	slog.Info("waitroom demo", "open", "http://"+ln.Addr().String()+"/", "protects", "/checkout",
+		"origin", target, "capacity", capacity, "rate", rate, "session", session, "store", storeURL)
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// NewTransport returns an http.Transport sized for a proxy under load: the
+// default keeps only 2 idle connections per host, which alone halves a
+// proxy's throughput.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 4096
+	t.MaxIdleConnsPerHost = 4096
+	t.IdleConnTimeout = 90 * time.Second
+	return t
+}
+
+// demoOrigin is the shop behind the waiting room.
+type demoOrigin struct {
+	Addr string
+	srv  *http.Server
+}
+
+func (o *demoOrigin) Close() error { return o.srv.Close() }
+
+func startDemoOrigin() (*demoOrigin, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		render(w, homePage, nil)
+	})
+	mux.HandleFunc("GET /checkout", func(w http.ResponseWriter, r *http.Request) {
+		render(w, checkoutPage, map[string]string{"Time": time.Now().Format("15:04:05")})
+	})
+	mux.HandleFunc("POST /checkout/done", func(w http.ResponseWriter, r *http.Request) {
+		// Tell the waiting room this visitor is done: its slot goes to the
+		// next in line. The middleware strips the header.
+		w.Header().Set(middleware.DefaultReleaseHeader, "1")
+		render(w, donePage, nil)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return &demoOrigin{Addr: ln.Addr().String(), srv: srv}, nil
+}
+
+func render(w http.ResponseWriter, t *template.Template, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	t.Execute(w, data)
+}
+
+const style = `<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
+a.button,button{display:inline-block;padding:.6rem 1.2rem;border:2px solid #222;border-radius:.4rem;background:#fff;color:#222;text-decoration:none;font-size:1rem;cursor:pointer}</style>`
+
+var (
+	homePage = template.Must(template.New("home").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>Demo shop</title>` + style + `</head><body>
+<h1>Demo shop</h1><p>Tickets go on sale now. Only a few visitors fit in the checkout at once; the others wait in line.</p>
+<p><a class="button" href="/checkout">Buy tickets</a></p></body></html>`))
+	checkoutPage = template.Must(template.New("checkout").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>Checkout</title>` + style + `</head><body>
+<h1>Checkout</h1><p>You are in (page served at {{.Time}}). Your place is held for your session.</p>
+<form method="post" action="/checkout/done"><button>Finish checkout</button></form></body></html>`))
+	donePage = template.Must(template.New("done").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><title>Thank you</title>` + style + `</head><body>
+<h1>Thank you</h1><p>Your order is placed; your place has gone to the next visitor in line.</p>
+<p><a class="button" href="/">Back to the shop</a></p></body></html>`))
+)

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/memstore"
+)
+
+// openStore opens the store named by the -store flag. It returns the key
+// ring kept in that store when the store can share one between instances
+// (nil: the Room generates its own).
+func openStore(ctx context.Context, raw string) (waitroom.Store, *waitroom.KeyRing, error) {
+	scheme, _, _ := strings.Cut(raw, "://")
+	switch scheme {
+	case "", "memory":
+		return memstore.New(), nil, nil
+	}
+	return nil, nil, fmt.Errorf("waitroom: unknown store %q (want memory, redis://…, redis+cluster://…, dynamodb://…)", raw)
+}
