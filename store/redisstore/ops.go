@@ -1,0 +1,324 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/waitroom/waitroom"
+)
+
+// PutZone creates the zone or replaces its settings (see waitroom.Store).
+// A zone whose data has expired is created afresh, at version 1, with an
+// empty queue, bucket and feed. Script: lua/putzone.lua.
+func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Time) (waitroom.ZoneState, error) {
+	st, err := normalize(st)
+	if err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	res, err := s.run(ctx, scriptPutZone, st.Name, s.nowArg(now),
+		st.Name, st.Capacity, strconv.FormatFloat(st.AdmitPerSecond, 'g', -1, 64),
+		st.Session.Microseconds(), st.ClaimWindow.Microseconds(), st.AbandonAfter.Microseconds(),
+		instant(st.OpensAt), instant(st.ClosesAt), st.DataTTL.Microseconds())
+	if err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	r := newReply(res)
+	if r.status != "OK" {
+		return waitroom.ZoneState{}, unexpected(res)
+	}
+	// Equal settings or new ones: either way the stored settings are st.
+	st.Version = uint64(r.int(0))
+	if r.err != nil {
+		return waitroom.ZoneState{}, r.err
+	}
+	return st, nil
+}
+
+// Zone returns the stored settings, or waitroom.ErrZoneNotFound. Under
+// WithCallerClock expiry is checked against the latest now any call passed
+// to this Store. Script: lua/zone.lua.
+func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, error) {
+	if zone == "" {
+		return waitroom.ZoneState{}, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptZone, zone, s.latestArg())
+	if err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return waitroom.ZoneState{}, notFound(zone)
+	case "OK":
+	default:
+		return waitroom.ZoneState{}, unexpected(res)
+	}
+	rate, perr := strconv.ParseFloat(r.str(2), 64)
+	st := waitroom.ZoneState{
+		Name:           r.str(0),
+		Capacity:       int(r.int(1)),
+		AdmitPerSecond: rate,
+		Session:        time.Duration(r.int(3)) * time.Microsecond,
+		ClaimWindow:    time.Duration(r.int(4)) * time.Microsecond,
+		AbandonAfter:   time.Duration(r.int(5)) * time.Microsecond,
+		OpensAt:        micros(r.int(6)),
+		ClosesAt:       micros(r.int(7)),
+		DataTTL:        time.Duration(r.int(8)) * time.Microsecond,
+		Version:        uint64(r.int(9)),
+	}
+	if r.err != nil {
+		return waitroom.ZoneState{}, r.err
+	}
+	if perr != nil {
+		return waitroom.ZoneState{}, unexpected(res)
+	}
+	return st, nil
+}
+
+// Register gives the visitor a place at the back of the queue, or returns
+// the place it holds (see waitroom.Store). It appends no event, except
+// EventExpired for a slot found past its deadline. Script:
+// lua/register.lua.
+func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
+	if visitor == "" {
+		return waitroom.Place{}, errEmptyVisitor
+	}
+	if zone == "" {
+		return waitroom.Place{}, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptRegister, zone, s.nowArg(now), visitor)
+	if err != nil {
+		return waitroom.Place{}, err
+	}
+	return placeReply(res, zone, visitor)
+}
+
+// Position returns the visitor's place without changing anything (see
+// waitroom.Store): two hash lookups and the head of a sorted set, whatever
+// the length of the line. Script: lua/position.lua.
+func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
+	if zone == "" {
+		return waitroom.Place{}, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptPosition, zone, s.nowArg(now), visitor)
+	if err != nil {
+		return waitroom.Place{}, err
+	}
+	return placeReply(res, zone, visitor)
+}
+
+// placeReply reads {'OK', state, seq, ahead, arrived, last seen, token,
+// until} or an error status.
+func placeReply(res []any, zone, visitor string) (waitroom.Place, error) {
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return waitroom.Place{}, notFound(zone)
+	case "NOTQUEUED":
+		return waitroom.Place{}, notQueued(zone, visitor)
+	case "OK":
+	default:
+		return waitroom.Place{}, unexpected(res)
+	}
+	p := waitroom.Place{
+		Visitor:  visitor,
+		State:    waitroom.VisitorState(r.int(0)),
+		Seq:      uint64(r.int(1)),
+		Ahead:    r.int(2),
+		Arrived:  micros(r.int(3)),
+		LastSeen: micros(r.int(4)),
+	}
+	if p.State != waitroom.StateWaiting {
+		p.Slot = waitroom.Slot{TokenID: r.str(5), Until: micros(r.int(6))}
+	}
+	if r.err != nil {
+		return waitroom.Place{}, r.err
+	}
+	return p, nil
+}
+
+// Heartbeat records now as the waiting visitor's last heartbeat (see
+// waitroom.Store). Script: lua/heartbeat.lua.
+func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error {
+	if zone == "" {
+		return notFound(zone)
+	}
+	res, err := s.run(ctx, scriptHeartbeat, zone, s.nowArg(now), visitor)
+	if err != nil {
+		return err
+	}
+	switch newReply(res).status {
+	case "OK":
+		return nil
+	case "NOZONE":
+		return notFound(zone)
+	case "NOTQUEUED":
+		return notQueued(zone, visitor)
+	}
+	return unexpected(res)
+}
+
+// Enter gives the visitor a slot directly (see waitroom.Store). "Nobody
+// waits" counts visitors who have abandoned but not yet been skipped.
+// Slots past their deadline leak first, each with EventExpired, even when
+// Enter then reports false. Script: lua/enter.lua.
+func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, bool, error) {
+	if visitor == "" {
+		return waitroom.Slot{}, false, errEmptyVisitor
+	}
+	if zone == "" {
+		return waitroom.Slot{}, false, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptEnter, zone, s.nowArg(now), visitor, newTokenID())
+	if err != nil {
+		return waitroom.Slot{}, false, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NO":
+		return waitroom.Slot{}, false, nil
+	case "NOZONE":
+		return waitroom.Slot{}, false, notFound(zone)
+	case "OK":
+	default:
+		return waitroom.Slot{}, false, unexpected(res)
+	}
+	slot := waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
+	if r.err != nil {
+		return waitroom.Slot{}, false, r.err
+	}
+	return slot, true, nil
+}
+
+// Exchange lets the next visitors in (see waitroom.Store). It first leaks
+// every slot past its deadline; then, while the zone is open, limit is not
+// reached, a slot is free and the rate allows one more, it takes the head
+// of the line: a visitor not seen for longer than AbandonAfter is skipped
+// (at most MaxSkipsPerExchange per call), any other is admitted. Script:
+// lua/exchange.lua.
+func (s *Store) Exchange(ctx context.Context, zone string, now time.Time, limit int) (waitroom.Exchange, error) {
+	if zone == "" {
+		return waitroom.Exchange{}, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptExchange, zone, s.nowArg(now), limit, newTokenID(), MaxSkipsPerExchange)
+	if err != nil {
+		return waitroom.Exchange{}, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return waitroom.Exchange{}, notFound(zone)
+	case "OK":
+	default:
+		return waitroom.Exchange{}, unexpected(res)
+	}
+	x := waitroom.Exchange{Expired: int(r.int(0)), Abandoned: int(r.int(1))}
+	for i := 2; i+3 < len(r.vals); i += 4 {
+		x.Admitted = append(x.Admitted, waitroom.Admission{
+			Visitor: r.str(i),
+			Seq:     uint64(r.int(i + 1)),
+			Slot:    waitroom.Slot{TokenID: r.str(i + 2), Until: micros(r.int(i + 3))},
+		})
+	}
+	if r.err != nil {
+		return waitroom.Exchange{}, r.err
+	}
+	return x, nil
+}
+
+// Claim turns an admitted visitor's reserved slot into an inside slot (see
+// waitroom.Store). A slot found past its deadline is removed with
+// EventExpired: an admitted visitor then gets waitroom.ErrClaimExpired, an
+// inside visitor waitroom.ErrNotAdmitted. Script: lua/claim.lua.
+func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
+	if zone == "" {
+		return waitroom.Slot{}, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptClaim, zone, s.nowArg(now), visitor)
+	if err != nil {
+		return waitroom.Slot{}, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return waitroom.Slot{}, notFound(zone)
+	case "NOTADMITTED":
+		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotAdmitted, zone, visitor)
+	case "CLAIMEXPIRED":
+		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, zone, visitor)
+	case "OK":
+	default:
+		return waitroom.Slot{}, unexpected(res)
+	}
+	slot := waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
+	if r.err != nil {
+		return waitroom.Slot{}, r.err
+	}
+	return slot, nil
+}
+
+// Release frees the visitor's slot or gives up its waiting place (see
+// waitroom.Store). A slot found past its deadline was no longer held: it is
+// removed with EventExpired and Release reports false. Script:
+// lua/release.lua.
+func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error) {
+	if zone == "" {
+		return false, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptRelease, zone, s.nowArg(now), visitor)
+	if err != nil {
+		return false, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return false, notFound(zone)
+	case "OK":
+	default:
+		return false, unexpected(res)
+	}
+	held := r.int(0) == 1
+	if r.err != nil {
+		return false, r.err
+	}
+	return held, nil
+}
+
+// Stats counts the zone at now without changing it (see waitroom.Store).
+// Inside counts the slots whose deadline has not passed at now. Script:
+// lua/stats.lua.
+func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom.ZoneStats, error) {
+	if zone == "" {
+		return waitroom.ZoneStats{}, notFound(zone)
+	}
+	res, err := s.run(ctx, scriptStats, zone, s.nowArg(now))
+	if err != nil {
+		return waitroom.ZoneStats{}, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return waitroom.ZoneStats{}, notFound(zone)
+	case "OK":
+	default:
+		return waitroom.ZoneStats{}, unexpected(res)
+	}
+	st := waitroom.ZoneStats{
+		Waiting:       r.int(0),
+		Inside:        int(r.int(1)),
+		AdmittedTotal: uint64(r.int(2)),
+		HeadSeq:       uint64(r.int(3)),
+		FeedSeq:       uint64(r.int(4)),
+		LastAdmit:     micros(r.int(5)),
+	}
+	if r.err != nil {
+		return waitroom.ZoneStats{}, r.err
+	}
+	return st, nil
+}
+
+func unexpected(res []any) error {
+	return unavailable(fmt.Errorf("unexpected script reply %v", res))
+}
