@@ -43,60 +43,35 @@ func main() {
 	session := flag.Duration("session", time.Minute, "access lifetime (a slot leaks when it ends)")
 	storeURL := flag.String("store", "memory", "store: memory, redis://host:port/db, rediss://…, redis+cluster://h1:p,h2:p, dynamodb://TABLE?endpoint=…&region=…")
 	flag.Parse()
-	if err := run(*addr, *origin, *capacity, *rate, *session, *storeURL); err != nil {
+	if err := run(options{addr: *addr, origin: *origin, store: *storeURL, capacity: *capacity, rate: *rate, session: *session}); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(addr, origin string, capacity int, rate float64, session time.Duration, storeURL string) error {
+// options are the demo's flags.
+type options struct {
+	addr, origin, store string
+	capacity           int
+	rate               float64
+	session            time.Duration
+}
+
+func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	target := origin
-	if target == "" {
-		o, err := startDemoOrigin()
-		if err != nil {
-			return err
-		}
-		defer o.Close()
-		target = "http://" + o.Addr
-	}
-	u, err := url.Parse(target)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return fmt.Errorf("waitroom: -origin %q is not an absolute URL", target)
-	}
-
-	store, keys, err := openStore(ctx, storeURL)
+	h, target, cleanup, err := build(ctx, o)
 	if err != nil {
 		return err
 	}
-	opts := []waitroom.Option{waitroom.WithZone(waitroom.Zone{
-		Name: "checkout", Paths: []string{"/checkout"},
-		Capacity: capacity, AdmitPerSecond: rate, Session: session,
-		AbandonAfter: 30 * time.Second, ClaimWindow: 30 * time.Second,
-	})}
-	if keys != nil {
-		opts = append(opts, waitroom.WithKeys(keys))
-	}
-	room, err := waitroom.New(store, opts...)
-	if err != nil {
-		store.Close()
-		return err
-	}
-	defer room.Close()
+	defer cleanup()
 
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = NewTransport()
-	h := middleware.Wrap(room, proxy)
-	defer h.Close()
-
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ln, err := net.Listen("tcp", addr)
+	srv := &http.Server{Addr: o.addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
 	slog.Info("waitroom demo", "open", "http://"+ln.Addr().String()+"/", "protects", "/checkout",
-		"origin", target, "capacity", capacity, "rate", rate, "session", session, "store", storeURL)
+		"origin", target, "capacity", o.capacity, "rate", o.rate, "session", o.session, "store", o.store)
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -107,6 +82,57 @@ func run(addr, origin string, capacity int, rate float64, session time.Duration,
 		return err
 	}
 	return nil
+}
+
+// build returns the waiting room in front of the origin (the demo's own if
+// o.origin is empty), the origin's URL, and a func that stops it all.
+func build(ctx context.Context, o options) (http.Handler, string, func(), error) {
+	var closers []func() error
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	target := o.origin
+	if target == "" {
+		d, err := startDemoOrigin()
+		if err != nil {
+			return nil, "", nil, err
+		}
+		closers = append(closers, d.Close)
+		target = "http://" + d.Addr
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		cleanup()
+		return nil, "", nil, fmt.Errorf("waitroom: -origin %q is not an absolute URL", target)
+	}
+	store, keys, err := openStore(ctx, o.store)
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	opts := []waitroom.Option{waitroom.WithZone(waitroom.Zone{
+		Name: "checkout", Paths: []string{"/checkout"},
+		Capacity: o.capacity, AdmitPerSecond: o.rate, Session: o.session,
+		AbandonAfter: 30 * time.Second, ClaimWindow: 30 * time.Second,
+	})}
+	if keys != nil {
+		opts = append(opts, waitroom.WithKeys(keys))
+	}
+	room, err := waitroom.New(store, opts...)
+	if err != nil {
+		store.Close()
+		cleanup()
+		return nil, "", nil, err
+	}
+	closers = append(closers, room.Close)
+
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	proxy.Transport = NewTransport()
+	h := middleware.Wrap(room, proxy)
+	closers = append(closers, h.Close)
+	return h, target, cleanup, nil
 }
 
 // NewTransport returns an http.Transport sized for a proxy under load: the
