@@ -7,6 +7,7 @@ import (
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/store/memstore"
+	"github.com/waitroom/waitroom/store/redisstore"
 )
 
 // openStore opens the store named by the -store flag. It returns the key
@@ -17,6 +18,17 @@ func openStore(ctx context.Context, raw string) (waitroom.Store, *waitroom.KeyRi
 	switch scheme {
 	case "", "memory":
 		return memstore.New(), nil, nil
+	case "redis", "rediss", "redis+cluster", "rediss+cluster":
+		s, err := redisstore.Open(ctx, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys, err := s.SharedKeys(ctx)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		return s, keys, nil
 	}
 	return nil, nil, fmt.Errorf("waitroom: unknown store %q (want memory, redis://…, redis+cluster://…, dynamodb://…)", raw)
 }
