@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -39,6 +40,31 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// Client settings Open uses unless the URL sets them, so that an
+// unreachable Redis fails operations within about a second (and a refused
+// connection at once) and the Room's fail policy applies: go-redis's
+// defaults wait 5s to dial, retry each dial 5 times and reads for 3s.
+const (
+	OpenDialTimeout   = time.Second
+	OpenReadTimeout   = time.Second
+	OpenWriteTimeout  = time.Second
+	OpenDialerRetries = 1
+)
+
+func failFast(dial, read, write *time.Duration, dialerRetries *int) {
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{dial, OpenDialTimeout}, {read, OpenReadTimeout}, {write, OpenWriteTimeout}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if *dialerRetries == 0 {
+		*dialerRetries = OpenDialerRetries
+	}
+}
+
 // clientFromURL builds the client rawURL describes, without connecting.
 func clientFromURL(rawURL string) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
@@ -51,12 +77,14 @@ func clientFromURL(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("waitroom: redisstore: URL %q: %w", redactURL(rawURL), err)
 		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries)
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		o, err := parseClusterURL(strings.TrimSuffix(scheme, "+cluster"), rest)
 		if err != nil {
 			return nil, fmt.Errorf("waitroom: redisstore: URL %q: %w", redactURL(rawURL), err)
 		}
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries)
 		return redis.NewClusterClient(o), nil
 	}
 	return nil, fmt.Errorf("waitroom: redisstore: URL %q: unknown scheme %q, want redis, rediss, redis+cluster or rediss+cluster", redactURL(rawURL), scheme)

@@ -1,0 +1,177 @@
+package redisstore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/redisstore"
+)
+
+// testPrefix returns a key prefix of its own for a test that writes
+// shared keys.
+func testPrefix() string { return fmt.Sprintf("wrtest-%08x", rand.Uint32()) }
+
+func keyIDs(r *waitroom.KeyRing) []string {
+	var ids []string
+	for _, k := range r.Keys() {
+		ids = append(ids, k.ID)
+	}
+	return ids
+}
+
+// TestSharedKeysAcrossInstances: two instances (own clients, own stores)
+// get the same ring; a token one signs verifies on the other, also after
+// the ring is read again (a restart); after a rotation the new key signs,
+// the old tokens still verify, and the other instance verifies the new
+// tokens once it reloads the ring.
+func TestSharedKeysAcrossInstances(t *testing.T) {
+	prefix := testPrefix()
+	a := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix))
+	b := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix))
+	ctx := t.Context()
+	now := time.Now()
+
+	ringA, err := a.SharedKeys(ctx)
+	require.NoError(t, err)
+	ringB, err := b.SharedKeys(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"shared-1"}, keyIDs(ringA))
+	assert.Equal(t, keyIDs(ringA), keyIDs(ringB), "both instances get the ring the first one created")
+
+	access := waitroom.Access{Visitor: "v", Zone: "z", TokenID: "t1", Expires: now.Add(time.Minute)}
+	tokA, err := ringA.SignAccess(access)
+	require.NoError(t, err)
+	got, err := ringB.VerifyAccess(tokA, "z", now)
+	require.NoError(t, err, "a token signed on instance A verifies on instance B")
+	assert.Equal(t, access.TokenID, got.TokenID)
+
+	// A restarted instance reads the same ring again.
+	again, err := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix)).SharedKeys(ctx)
+	require.NoError(t, err)
+	_, err = again.VerifyAccess(tokA, "z", now)
+	require.NoError(t, err, "a restarted instance verifies tokens issued before")
+
+	rotated, err := a.RotateSharedKeys(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"shared-1", "shared-2"}, keyIDs(rotated), "rotation adds a key and keeps the old one")
+	assert.Equal(t, "shared-2", rotated.SigningKey().ID, "the new key signs at once with no activation delay")
+	tokA2, err := rotated.SignAccess(access)
+	require.NoError(t, err)
+
+	_, err = ringB.VerifyAccess(tokA2, "z", now)
+	require.ErrorIs(t, err, waitroom.ErrUnknownKey, "B's old ring does not know the new key yet")
+	ringB2, err := b.SharedKeys(ctx)
+	require.NoError(t, err)
+	_, err = ringB2.VerifyAccess(tokA2, "z", now)
+	require.NoError(t, err, "after reloading, B verifies tokens signed with the new key")
+	_, err = ringB2.VerifyAccess(tokA, "z", now)
+	require.NoError(t, err, "tokens signed with the old key still verify after the rotation")
+
+	// A delayed rotation: the next key verifies at once but does not sign yet.
+	delayed, err := b.RotateSharedKeys(ctx, time.Hour)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"shared-1", "shared-2", "shared-3"}, keyIDs(delayed))
+	assert.Equal(t, "shared-2", delayed.SigningKey().ID, "a key activating in an hour does not sign yet")
+
+	for range redisstore.SharedKeysKept {
+		_, err = a.RotateSharedKeys(ctx, 0)
+		require.NoError(t, err)
+	}
+	last, err := a.SharedKeys(ctx)
+	require.NoError(t, err)
+	assert.Len(t, last.Keys(), redisstore.SharedKeysKept, "the ring keeps the newest keys")
+	assert.Equal(t, fmt.Sprintf("shared-%d", 3+redisstore.SharedKeysKept), last.SigningKey().ID)
+}
+
+// TestFollowSharedKeys: FollowSharedKeys hands the current ring over at
+// once and every rotation after it, and stops with its ctx.
+func TestFollowSharedKeys(t *testing.T) {
+	prefix := testPrefix()
+	a := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix))
+	b := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix))
+	rings := make(chan *waitroom.KeyRing, 16)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- b.FollowSharedKeys(ctx, 10*time.Millisecond, func(r *waitroom.KeyRing) error {
+			rings <- r
+			return nil
+		})
+	}()
+	next := func() *waitroom.KeyRing {
+		t.Helper()
+		select {
+		case r := <-rings:
+			return r
+		case <-time.After(10 * time.Second):
+			t.Fatal("FollowSharedKeys applied no ring within 10s")
+			return nil
+		}
+	}
+	first := next()
+	assert.Equal(t, []string{"shared-1"}, keyIDs(first), "the current ring is applied at once")
+
+	_, err := a.RotateSharedKeys(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "shared-2", next().SigningKey().ID, "a rotation on another instance is followed")
+
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	assert.Empty(t, rings, "an unchanged ring is not applied again")
+}
+
+// TestOpen: Open connects with a URL; bad URLs and unreachable servers
+// are descriptive errors, the latter wrapping ErrStoreUnavailable.
+func TestOpen(t *testing.T) {
+	sharedClient(t) // skips without Redis
+	ctx := t.Context()
+	s, err := redisstore.Open(ctx, redisURL())
+	require.NoError(t, err)
+	_, err = s.Zone(ctx, "wrtest-none")
+	require.ErrorIs(t, err, waitroom.ErrZoneNotFound)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "closing twice is a no-op")
+	_, err = s.Zone(ctx, "wrtest-none")
+	require.ErrorIs(t, err, waitroom.ErrStoreUnavailable, "a closed store is unavailable")
+
+	for _, bad := range []string{"", "localhost:6379", "http://localhost", "redis+cluster://", "redis+cluster://h:1/3"} {
+		_, err := redisstore.Open(ctx, bad)
+		require.Error(t, err, "Open(%q)", bad)
+		assert.Contains(t, err.Error(), "waitroom: redisstore:", "Open(%q)", bad)
+	}
+
+	_, err = redisstore.Open(ctx, fmt.Sprintf("redis://user:secret@127.0.0.1:%d/0?dial_timeout=200ms", freePort(t)))
+	require.ErrorIs(t, err, waitroom.ErrStoreUnavailable, "nobody listens on the port")
+	assert.NotContains(t, err.Error(), "secret", "errors never show the password")
+}
+
+// TestOpenCluster: the redis+cluster:// form reaches every master of a
+// Cluster from the seeds it lists.
+func TestOpenCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	addrs := startCluster(t)
+	ctx := t.Context()
+	s, err := redisstore.Open(ctx, "redis+cluster://"+addrs[0]+","+addrs[1])
+	require.NoError(t, err)
+	defer s.Close()
+	for i := range 20 {
+		zone := waitroom.ZoneState{Name: fmt.Sprintf("open-%d", i), Capacity: 1, AdmitPerSecond: 1,
+			Session: time.Minute, ClaimWindow: time.Minute, AbandonAfter: time.Minute, DataTTL: time.Hour}
+		_, err := s.PutZone(ctx, zone, time.Now())
+		require.NoError(t, err, "zones spread over the three masters")
+		_, err = s.Register(ctx, zone.Name, "v", time.Now())
+		require.NoError(t, err)
+	}
+	ring, err := s.SharedKeys(ctx)
+	require.NoError(t, err)
+	assert.NotEmpty(t, ring.Keys())
+}
