@@ -18,9 +18,10 @@ type edge struct {
 	room *waitroom.Room
 	cfg  config
 
-	access  *lru.Cache[string, *accessEntry]    // raw token -> verified content
-	revoked *lru.Cache[string, struct{}]        // token ids released or expired
-	waiting *lru.Cache[visitorKey, cachedPlace] // waiting visitors' standings
+	access   *lru.Cache[string, *accessEntry]    // raw access token -> verified content
+	visitors *lru.Cache[string, *visitorEntry]   // raw visitor token -> verified content
+	revoked  *lru.Cache[string, struct{}]        // token ids released or expired
+	waiting  *lru.Cache[visitorKey, cachedPlace] // waiting visitors' standings
 
 	zonesMu sync.RWMutex
 	zones   map[string]*zoneCache
@@ -38,6 +39,12 @@ type edge struct {
 type accessEntry struct {
 	access waitroom.Access
 	keys   *waitroom.KeyRing
+}
+
+// visitorEntry is a verified visitor token, like accessEntry.
+type visitorEntry struct {
+	visitor waitroom.Visitor
+	keys    *waitroom.KeyRing
 }
 
 type visitorKey struct{ zone, visitor string }
@@ -73,6 +80,7 @@ func newEdge(room *waitroom.Room, opts []Option) *edge {
 	e := &edge{room: room, cfg: newConfig(opts), zones: make(map[string]*zoneCache)}
 	// lru.New fails only for a size <= 0, which newConfig rules out.
 	e.access, _ = lru.New[string, *accessEntry](e.cfg.cacheSize)
+	e.visitors, _ = lru.New[string, *visitorEntry](e.cfg.cacheSize)
 	e.revoked, _ = lru.New[string, struct{}](e.cfg.cacheSize)
 	e.waiting, _ = lru.New[visitorKey, cachedPlace](e.cfg.cacheSize)
 	e.writers.New = func() any { return new(responseWriter) }
@@ -92,6 +100,7 @@ func (e *edge) close() {
 			e.unsubscribe()
 		}
 		e.access.Purge()
+		e.visitors.Purge()
 		e.waiting.Purge()
 	})
 }
@@ -235,6 +244,35 @@ func (e *edge) revoke(raw string, a waitroom.Access) {
 	e.revoked.Add(a.TokenID, struct{}{})
 	if raw != "" {
 		e.access.Remove(raw)
+	}
+}
+
+// checkVisitor returns the content of raw if it is a valid visitor token
+// for zone at now. A cache hit costs no signature check.
+func (e *edge) checkVisitor(raw, zone string, keys *waitroom.KeyRing, now time.Time) (waitroom.Visitor, bool) {
+	if raw == "" || len(raw) > waitroom.MaxTokenLen {
+		return waitroom.Visitor{}, false
+	}
+	live := e.live.Load()
+	if live {
+		if ent, ok := e.visitors.Get(raw); ok && ent.keys == keys {
+			return ent.visitor, ent.visitor.Zone == zone && now.Before(ent.visitor.Expires)
+		}
+	}
+	v, err := e.room.VerifyVisitor(raw, zone)
+	if err != nil {
+		return waitroom.Visitor{}, false
+	}
+	if live {
+		e.visitors.Add(strings.Clone(raw), &visitorEntry{visitor: v, keys: keys})
+	}
+	return v, true
+}
+
+// newVisitor records a freshly minted visitor token.
+func (e *edge) newVisitor(raw string, v waitroom.Visitor) {
+	if e.live.Load() {
+		e.visitors.Add(raw, &visitorEntry{visitor: v, keys: e.room.Keys()})
 	}
 }
 

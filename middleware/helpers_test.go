@@ -209,7 +209,7 @@ type env struct {
 	h      *middleware.Handler
 }
 
-func newEnv(t *testing.T, z waitroom.Zone, roomOpts []waitroom.Option, opts ...middleware.Option) *env {
+func newEnv(t testing.TB, z waitroom.Zone, roomOpts []waitroom.Option, opts ...middleware.Option) *env {
 	t.Helper()
 	e := &env{clock: waitroomtest.NewClock(t0), store: newCountingStore(), origin: &origin{}}
 	ro := append([]waitroom.Option{

@@ -97,6 +97,36 @@ func (h *Handler) Close() error {
 
 type accessKey struct{}
 
+// accessCtx is the request context of a visitor inside: its parent plus
+// the visitor's access, answered for accessKey.
+type accessCtx struct {
+	context.Context
+	access *waitroom.Access
+}
+
+func (c *accessCtx) Value(key any) any {
+	if _, ok := key.(accessKey); ok {
+		return c.access
+	}
+	return c.Context.Value(key)
+}
+
+func (c *accessCtx) String() string { return "waitroom.middleware.accessCtx" }
+
+// accessRequest holds a request and its context in one allocation: the
+// path of a visitor inside allocates once.
+type accessRequest struct {
+	ctx accessCtx
+	req http.Request
+}
+
+// withAccess returns a shallow copy of r whose context carries a.
+func withAccess(r *http.Request, a *waitroom.Access) *http.Request {
+	x := &accessRequest{ctx: accessCtx{Context: r.Context(), access: a}}
+	x.req = *r.WithContext(&x.ctx)
+	return &x.req
+}
+
 // AccessFrom returns the access of the visitor whose request the Handler
 // let through, for example to call room.Release(ctx, a.Zone, a.Visitor)
 // when its checkout is done. ok is false outside a protected zone and when
@@ -160,7 +190,7 @@ func (e *edge) bypassed(r *http.Request) bool {
 // its context (none when ent is nil) and the release header watched.
 func (h *Handler) pass(w http.ResponseWriter, r *http.Request, zone string, ent *accessEntry, raw string) {
 	if ent != nil {
-		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, &ent.access))
+		r = withAccess(r, &ent.access)
 	}
 	rw := h.e.writers.Get().(*responseWriter)
 	*rw = responseWriter{ResponseWriter: w, e: h.e, r: r, zone: zone, ent: ent, raw: raw}
@@ -199,6 +229,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 	}
 	e.recovered()
 	if out.VisitorToken != "" {
+		e.newVisitor(out.VisitorToken, out.Visitor)
 		e.setCookie(w, r, visitorCookie, zone, out.VisitorToken, out.Visitor.Expires)
 	}
 	switch out.State {
@@ -224,10 +255,9 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 
 // visitor returns the visitor of the first valid visitor cookie for zone.
 func (e *edge) visitor(r *http.Request, zone string) (v waitroom.Visitor, ok bool) {
+	now, keys := e.room.Now(), e.room.Keys()
 	eachCookie(r.Header, visitorCookie, zone, func(raw string) bool {
-		var err error
-		v, err = e.room.VerifyVisitor(raw, zone)
-		ok = err == nil
+		v, ok = e.checkVisitor(raw, zone, keys, now)
 		return !ok
 	})
 	return v, ok

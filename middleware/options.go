@@ -118,7 +118,8 @@ func WithBypass(f func(*http.Request) bool) Option { return func(c *config) { c.
 func WithSecureCookies(secure bool) Option { return func(c *config) { c.secure = secure } }
 
 // WithCacheSize sets the number of entries of each edge cache: verified
-// access tokens, revoked token ids, and waiting visitors' standings.
+// access tokens, verified visitor tokens, revoked token ids, and waiting
+// visitors' standings.
 // Default 65536 each; n <= 0 selects the default.
 func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 

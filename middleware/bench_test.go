@@ -1,0 +1,68 @@
+package middleware_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom/middleware"
+)
+
+// discardWriter is the cheapest ResponseWriter, so the benchmarks measure
+// the middleware, not a recorder.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkValidAccess is the path of every request of a visitor inside:
+// an access token found in the edge cache, then the next handler.
+func BenchmarkValidAccess(b *testing.B) {
+	e := newEnv(b, checkoutZone(10), nil)
+	var calls atomic.Int64
+	h := middleware.Wrap(e.room, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+	}))
+	defer h.Close()
+	c := newClient(h)
+	require.Equal(b, http.StatusOK, c.get("/checkout").StatusCode)
+	access, visitor := c.cookie("wr_a_checkout"), c.cookie("wr_v_checkout")
+	require.NotNil(b, access)
+
+	req := httptest.NewRequest(http.MethodGet, site+"/checkout/pay", nil)
+	req.Header.Set("Cookie", "_ga=GA1.2.3; theme=dark; "+visitor.String()+"; "+access.String()+"; lang=en")
+	w := &discardWriter{h: make(http.Header)}
+	e.store.reset()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, req)
+	}
+	require.EqualValues(b, b.N+1, calls.Load(), "requests did not reach the next handler")
+	require.Zero(b, e.store.count())
+}
+
+// BenchmarkFullZoneCached is a waiting visitor refreshing while the zone is
+// full: the edge cache answers, the store is not asked.
+func BenchmarkFullZoneCached(b *testing.B) {
+	e := newEnv(b, checkoutZone(1), nil)
+	require.Equal(b, http.StatusOK, e.client().get("/checkout").StatusCode)
+	c := e.client()
+	require.Equal(b, http.StatusTooManyRequests, c.get("/checkout").StatusCode)
+
+	req := httptest.NewRequest(http.MethodGet, site+"/checkout", nil)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Cookie", c.cookie("wr_v_checkout").String())
+	w := &discardWriter{h: make(http.Header)}
+	e.store.reset()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		e.h.ServeHTTP(w, req)
+	}
+	b.ReportMetric(float64(e.store.count())/float64(b.N), "storecalls/op")
+	require.Equal(b, "6", w.h.Get("Retry-After"))
+}
