@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"html/template"
 	"io"
 	"net/http"
@@ -9,10 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/middleware"
 )
 
@@ -222,4 +225,30 @@ func TestCustomTemplate(t *testing.T) {
 	res = e.client().get("/checkout")
 	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
 	assert.Contains(t, body(res), "Please try again")
+}
+
+func TestAccessFromDerivedContexts(t *testing.T) {
+	e := newEnv(t, checkoutZone(1), nil)
+	type ctxKey struct{}
+	var got waitroom.Access
+	var ok, okDerived, okBackground bool
+	var other any
+	h := middleware.Wrap(e.room, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok = middleware.AccessFrom(r.Context())
+		ctx, cancel := context.WithCancel(context.WithValue(r.Context(), ctxKey{}, "app"))
+		defer cancel()
+		_, okDerived = middleware.AccessFrom(ctx)
+		other = ctx.Value(ctxKey{})
+		_, okBackground = middleware.AccessFrom(context.Background())
+	}))
+	defer h.Close()
+	require.Equal(t, http.StatusOK, newClient(h).get("/checkout").StatusCode)
+	require.True(t, ok)
+	assert.Equal(t, "checkout", got.Zone)
+	assert.NotEmpty(t, got.Visitor)
+	assert.NotEmpty(t, got.TokenID)
+	assert.Equal(t, t0.Add(time.Minute), got.Expires)
+	assert.True(t, okDerived)
+	assert.Equal(t, "app", other)
+	assert.False(t, okBackground)
 }
