@@ -106,7 +106,8 @@ func (e *edge) close() {
 }
 
 // onEvent keeps the caches in sync with the change feed. It runs on the
-// Room's feed goroutine and only touches memory.
+// Room's feed goroutine and only touches memory. A push channel to waiting
+// pages would learn of admissions here too.
 func (e *edge) onEvent(ev waitroom.Event) {
 	switch ev.Kind {
 	case waitroom.EventResync:

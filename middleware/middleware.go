@@ -44,7 +44,11 @@
 // Status codes: waiting 429 (WithStatus); sale ended 410 Gone; store
 // failure 503 with Retry-After. The status endpoint answers 200 for every
 // standing, 400 for a missing or unknown zone, and 404 (state "none") when
-// the request holds no valid place in the zone's line.
+// the request holds no valid place in the zone's line. The claim endpoint
+// answers 400 unless return is a path on this site ("/...", not "//..."),
+// else 303 to it whatever the outcome (the page there shows the standing);
+// clients asking for JSON get 409 while still waiting, 410 when the sale
+// has ended and 404 without a place instead.
 package middleware
 
 import (
