@@ -75,15 +75,21 @@ func main() {
 		log.Fatal(err)
 	}
 	defer room.Close()
-	s := &shop{sold: map[string]bool{}, room: room}
+	h := newShop(room).handler()
+	slog.Info("ticket shop", "open", "http://"+*addr+"/")
+	srv := &http.Server{Addr: *addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
 
+func newShop(room *waitroom.Room) *shop { return &shop{sold: map[string]bool{}, room: room} }
+
+// handler returns the shop's routes behind the waiting room.
+func (s *shop) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.list)
 	mux.HandleFunc("GET /events/{id}/seats", s.seats)
 	mux.HandleFunc("POST /events/{id}/checkout", s.checkout)
-	slog.Info("ticket shop", "open", "http://"+*addr+"/")
-	srv := &http.Server{Addr: *addr, Handler: middleware.New(room)(mux), ReadHeaderTimeout: 10 * time.Second}
-	log.Fatal(srv.ListenAndServe())
+	return middleware.New(s.room)(mux)
 }
 
 func (s *shop) list(w http.ResponseWriter, r *http.Request) {
