@@ -51,9 +51,9 @@ func main() {
 // options are the demo's flags.
 type options struct {
 	addr, origin, store string
-	capacity           int
-	rate               float64
-	session            time.Duration
+	capacity            int
+	rate                float64
+	session             time.Duration
 }
 
 func run(o options) error {
