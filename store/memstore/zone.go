@@ -10,11 +10,13 @@ import (
 
 // zone is the whole state of one zone, guarded by mu.
 //
-// Memory layout. A waiting visitor costs one entry in queue (a string header
-// and two int64: 32 bytes), one entry in waiting (string header and uint64)
-// and its id's bytes, shared by both. Places are only ever removed from the
-// head (Exchange) or marked gone (Release), so a visitor's distance from the
-// head is mySeq - headSeq, O(1) at any queue length.
+// Memory layout. A waiting visitor costs one entry in the queue (a string
+// header and two int64: 32 bytes), one entry in waiting (string header and
+// uint64) and its id's bytes, shared by both. Places leave only at the head
+// (Exchange) or are marked gone where they stand (Release), so a visitor's
+// distance from the head is mySeq - headSeq, O(1) at any queue length. The
+// queue is a list of fixed-size chunks: appending never copies the line,
+// and the memory of places that left is given back a chunk at a time.
 type zone struct {
 	mu    sync.Mutex
 	dead  bool // expired and removed from the store; every op treats it as absent
@@ -23,11 +25,13 @@ type zone struct {
 	// expiry: the zone's data expires DataTTL after max(lastWrite, ClosesAt).
 	lastWrite int64
 
-	// queue: queue[i] holds the place with Seq base+i; places before head
-	// have left the line. nextSeq is the Seq the next registration gets.
-	queue   []place
-	head    int
-	base    uint64
+	// queue: the places with Seq first.. in chunks of chunkSize; places
+	// before head have left the line, and chunks wholly before it are
+	// dropped. nextSeq is the Seq the next registration gets.
+	chunks  []*chunk
+	spare   *chunk // a dropped chunk kept for reuse: no allocation at steady state
+	first   uint64
+	head    uint64
 	nextSeq uint64
 	waiting map[string]uint64 // visitor -> Seq, for places still in line
 
@@ -81,8 +85,9 @@ func (sl *slot) public() waitroom.Slot {
 func newZone(st waitroom.ZoneState, now int64, feedSize int) *zone {
 	z := &zone{
 		state:    st,
+		first:    1,
+		head:     1,
 		nextSeq:  1,
-		base:     1,
 		waiting:  make(map[string]uint64),
 		slots:    make(map[string]*slot),
 		credit:   st.RateBurst(),
@@ -127,24 +132,38 @@ func (z *zone) openAt(now int64) bool {
 
 // --- queue ---
 
+// chunkSize is the number of places in one chunk of the queue (32 KiB).
+const chunkSize = 1024
+
+type chunk [chunkSize]place
+
 // headSeq returns the Seq of the first place in line, 0 if nobody waits.
 func (z *zone) headSeq() uint64 {
 	if len(z.waiting) == 0 {
 		return 0
 	}
-	return z.base + uint64(z.head)
+	return z.head
 }
 
-// at returns the queue entry with Seq seq; seq must be in the queue.
+// at returns the queue entry with Seq seq; first <= seq < nextSeq.
 func (z *zone) at(seq uint64) *place {
-	return &z.queue[seq-z.base]
+	off := seq - z.first
+	return &z.chunks[off/chunkSize][off%chunkSize]
 }
 
 // push appends a place for visitor and returns its Seq.
 func (z *zone) push(visitor string, now int64) uint64 {
 	seq := z.nextSeq
+	if off := seq - z.first; off/chunkSize == uint64(len(z.chunks)) {
+		c := z.spare
+		z.spare = nil
+		if c == nil {
+			c = new(chunk)
+		}
+		z.chunks = append(z.chunks, c)
+	}
 	z.nextSeq++
-	z.queue = append(z.queue, place{visitor: visitor, arrived: now, lastSeen: now})
+	*z.at(seq) = place{visitor: visitor, arrived: now, lastSeen: now}
 	z.waiting[visitor] = seq
 	return seq
 }
@@ -158,31 +177,19 @@ func (z *zone) leave(seq uint64) {
 	z.advance()
 }
 
-// advance moves the head past places that are gone and compacts the queue
-// when the head has passed its middle, so the memory held stays within
-// twice the places in line.
+// advance moves the head past places that are gone and drops the chunks
+// the head has left behind.
 func (z *zone) advance() {
-	for z.head < len(z.queue) && z.queue[z.head].visitor == "" {
+	for z.head < z.nextSeq && z.at(z.head).visitor == "" {
 		z.head++
 	}
-	if z.head == len(z.queue) {
-		z.base += uint64(z.head)
-		z.head = 0
-		z.queue = z.queue[:0]
-		if cap(z.queue) > 1024 {
-			z.queue = nil
-		}
-		return
-	}
-	if z.head >= 1024 && z.head >= len(z.queue)/2 {
-		n := copy(z.queue, z.queue[z.head:])
-		clear(z.queue[n:])
-		z.queue = z.queue[:n]
-		z.base += uint64(z.head)
-		z.head = 0
-		if cap(z.queue) > 4*n && cap(z.queue) > 1024 {
-			z.queue = append([]place(nil), z.queue...)
-		}
+	for z.head-z.first >= chunkSize {
+		c := z.chunks[0]
+		*c = chunk{}
+		z.spare = c
+		z.chunks[0] = nil
+		z.chunks = z.chunks[1:]
+		z.first += chunkSize
 	}
 }
 
