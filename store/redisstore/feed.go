@@ -86,7 +86,7 @@ func (s *Store) readFeed(ctx context.Context, zone string, after uint64, limit i
 	default:
 		return nil, unexpected(res)
 	}
-	entries, _ := r.vals[1].([]any)
+	entries, _ := r.vals[0].([]any)
 	evs := make([]waitroom.Event, 0, len(entries))
 	for _, e := range entries {
 		msg, err := scriptEntry(e)

@@ -1,7 +1,7 @@
 -- Claim. ARGV[3] visitor. Reply: {'OK', token, until}, {'NOTADMITTED'},
 -- {'CLAIMEXPIRED'} or {'NOZONE'}.
 local now = clock()
-local z = load(now)
+local z = load(now, 'sess', 'fseq')
 if not z then return {'NOZONE'} end
 local v = ARGV[3]
 local r = parse(redis.call('HGET', KV, v))
@@ -15,7 +15,7 @@ end
 if r.st == 'i' then return {'OK', r.tok, r.til} end
 r.st, r.til = 'i', now + z.sess
 redis.call('HSET', KV, v, record(r))
-redis.call('ZADD', KS, int(r.til), v)
+redis.call('ZADD', KS, r.til, v)
 emit(z, now, EV_CLAIMED, v, r.seq, r.tok, r.til)
 touch(z, now, false)
 return {'OK', r.tok, r.til}

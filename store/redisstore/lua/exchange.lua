@@ -3,7 +3,7 @@
 -- Reply: {'OK', expired, abandoned, visitor, seq, token, until, ...} or
 -- {'NOZONE'}.
 local now = clock()
-local z = load(now)
+local z = load(now, 'cap', 'rate', 'claim', 'aband', 'open', 'credit', 'cat', 'total', 'last', 'head', 'fseq')
 if not z then return {'NOZONE'} end
 local limit, prefix, maxSkip = tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local out = {'OK', leak(z, now), 0}
@@ -12,7 +12,7 @@ if openAt(z, now) then
   local held = redis.call('ZCARD', KS)
   local created = held == 0
   local n, skipped = 0, 0
-  while n < limit and held < z.cap and z.credit >= 1 and skipped < maxSkip do
+  while n < limit and held < z.cap and z.credit >= 1 and skipped < maxSkip and z.head ~= 0 do
     local p = redis.call('ZPOPMIN', KL)
     if #p == 0 then break end
     local v, seq = p[1], tonumber(p[2])
@@ -25,12 +25,9 @@ if openAt(z, now) then
       n = n + 1
       r.st, r.tok, r.til = 'a', prefix .. '.' .. n, now + z.claim
       redis.call('HSET', KV, v, record(r))
-      redis.call('ZADD', KS, int(r.til), v)
+      redis.call('ZADD', KS, r.til, v)
       held = held + 1
-      z.credit = z.credit - 1
-      z.total = z.total + 1
-      if now > z.last then z.last = now end
-      z.counters = true
+      admitted(z, now)
       emit(z, now, EV_ADMITTED, v, seq, r.tok, r.til)
       out[#out + 1] = v
       out[#out + 1] = seq
@@ -39,7 +36,8 @@ if openAt(z, now) then
     end
   end
   out[3] = skipped
-  if z.written then touch(z, now, created and n > 0) else saveCounters(z) end
+  if n + skipped > 0 then newHead(z) end
+  if z.written then touch(z, now, created and n > 0) else save(z) end
 elseif z.written then
   touch(z, now, false)
 end

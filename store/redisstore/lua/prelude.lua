@@ -7,32 +7,70 @@
 -- Instants are unix microseconds, durations microseconds; 0 is "unset".
 local KZ, KL, KV, KS, KF = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
-local function int(n) return string.format('%.0f', n) end
+local function int(n) return string.format('%d', n) end
 
+-- clock returns now as a number; NOWS is the same instant as text.
+local NOWS
 local function clock()
-  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+  if ARGV[1] ~= '' then
+    NOWS = ARGV[1]
+  else
+    local t = redis.call('TIME')
+    NOWS = t[1] .. string.format('%06d', t[2])
+  end
+  return tonumber(NOWS)
 end
 
-local FIELDS = {'name', 'cap', 'rate', 'sess', 'claim', 'aband', 'open', 'close', 'ttl',
-  'ver', 'fseq', 'total', 'last', 'credit', 'cat', 'wr', 'exp'}
-
--- load returns the zone's state, or nil if it was never put or its data
--- has expired at now (max(last write, closes at) + data TTL).
-local function load(now)
-  local v = redis.call('HMGET', KZ, unpack(FIELDS))
+-- load reads the zone's data deadline (dl), data TTL and closing instant
+-- and the fields named, as numbers (rate also as text, ratestr). It
+-- returns nil if the zone was never put or its data has expired at now.
+local function load(now, ...)
+  local names = {'dl', 'ttl', 'close', ...}
+  local v = redis.call('HMGET', KZ, unpack(names))
   if not v[1] then return nil end
-  local z = {
-    name = v[1], cap = tonumber(v[2]), ratestr = v[3], rate = tonumber(v[3]),
-    sess = tonumber(v[4]), claim = tonumber(v[5]), aband = tonumber(v[6]),
-    open = tonumber(v[7]), close = tonumber(v[8]), ttl = tonumber(v[9]),
-    ver = tonumber(v[10]), fseq = tonumber(v[11]), total = tonumber(v[12]),
-    last = tonumber(v[13]), credit = tonumber(v[14]), cat = tonumber(v[15]),
-    wr = tonumber(v[16]), exp = tonumber(v[17]) or 0,
-  }
-  if now >= math.max(z.wr, z.close) + z.ttl then return nil end
+  local z = {dirty = {}}
+  for i, f in ipairs(names) do
+    if f == 'name' then z.name = v[i]
+    else
+      z[f] = tonumber(v[i]) or 0
+      if f == 'rate' then z.ratestr = v[i] end
+    end
+  end
+  if now >= z.dl then return nil end
   return z
+end
+
+-- set changes a field of the zone hash; save (or touch) writes it.
+local function set(z, f, v)
+  z[f] = v
+  z.dirty[f] = true
+end
+
+-- save writes the changed fields of the zone hash.
+local function save(z)
+  local args = {'HSET', KZ}
+  for f in pairs(z.dirty) do
+    args[#args + 1] = f
+    if f == 'credit' then args[#args + 1] = string.format('%.17g', z.credit)
+    else args[#args + 1] = int(z[f]) end
+  end
+  z.dirty = {}
+  if #args > 2 then redis.call(unpack(args)) end
+end
+
+-- touch records a write at now, then saves. A zone's data expires at its
+-- deadline dl, which a write moves to max(now, closes at) + data TTL, plus
+-- a 64th of the data TTL: so dl (and with it the TTL of every key of the
+-- zone) only needs writing once per 64th of the TTL, or when a key may
+-- have been created without a TTL (created).
+local function touch(z, now, created)
+  local want = math.max(now, z.close) + z.ttl
+  if created or want > z.dl then
+    set(z, 'dl', want + math.floor(z.ttl / 64))
+    local ms = math.ceil((z.dl - now) / 1000)
+    for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ms) end
+  end
+  save(z)
 end
 
 local function burst(z)
@@ -51,55 +89,28 @@ local function accrue(z, now)
   if now <= z.cat then return end
   local from = z.cat
   if z.open ~= 0 and z.open > from then from = z.open end
-  if now > from then z.credit = z.credit + (now - from) * z.rate / 1000000 end
-  if z.credit > burst(z) then z.credit = burst(z) end
-  z.cat = now
-  z.counters = true
+  local c = z.credit
+  if now > from then c = c + (now - from) * z.rate / 1000000 end
+  if c > burst(z) then c = burst(z) end
+  set(z, 'credit', c)
+  set(z, 'cat', now)
 end
 
--- touch records a write at now. The zone's data expires (for every
--- script: see load) at max(last write, closes at) + data TTL; the keys'
--- own TTLs are set a 64th of the data TTL past that, and only refreshed
--- when the expiry passes them or a key may have been created (created), so
--- most writes cost no PEXPIRE at all.
-local function touch(z, now, created)
-  if now > z.wr then z.wr = now end
-  local exp = math.max(z.wr, z.close) + z.ttl
-  local args = {'HSET', KZ, 'wr', int(z.wr)}
-  if created or exp > z.exp then
-    z.exp = exp + math.floor(z.ttl / 64)
-    args[#args + 1] = 'exp'
-    args[#args + 1] = int(z.exp)
-    local ms = math.ceil((z.exp - now) / 1000)
-    if ms < 1 then ms = 1 end
-    for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ms) end
-  end
-  if z.counters then
-    for _, f in ipairs({'credit', string.format('%.17g', z.credit), 'cat', int(z.cat),
-        'total', int(z.total), 'last', int(z.last)}) do
-      args[#args + 1] = f
-    end
-    z.counters = false
-  end
-  redis.call(unpack(args))
-end
-
--- saveCounters writes the rate credit and admission counters without
--- counting as a write.
-local function saveCounters(z)
-  if not z.counters then return end
-  redis.call('HSET', KZ, 'credit', string.format('%.17g', z.credit), 'cat', int(z.cat),
-    'total', int(z.total), 'last', int(z.last))
-  z.counters = false
+-- admitted records one admission at now.
+local function admitted(z, now)
+  set(z, 'credit', z.credit - 1)
+  set(z, 'total', z.total + 1)
+  if now > z.last then set(z, 'last', now) end
 end
 
 -- Event kinds, as waitroom.EventKind.
 local EV_ZONE, EV_ADMITTED, EV_ENTERED, EV_CLAIMED, EV_RELEASED, EV_EXPIRED, EV_ABANDONED = 1, 2, 3, 4, 5, 6, 7
 
 -- emit appends one event to the zone's feed with the next gap-free Seq,
--- as stream id <seq>-0.
+-- as stream id <seq>-0. The new feed seq is written by touch.
 local function emit(z, now, kind, visitor, qseq, token, untl, ver)
-  z.fseq = redis.call('HINCRBY', KZ, 'fseq', 1)
+  if not z.fseq then z.fseq = tonumber(redis.call('HGET', KZ, 'fseq')) end
+  set(z, 'fseq', z.fseq + 1)
   local a = {'XADD', KF, 'MAXLEN', '~', ARGV[2], int(z.fseq) .. '-0', 'k', kind, 't', int(now)}
   if visitor then a[#a + 1] = 'v'; a[#a + 1] = visitor end
   if qseq and qseq > 0 then a[#a + 1] = 'q'; a[#a + 1] = int(qseq) end
@@ -115,31 +126,32 @@ end
 -- slot (a: admitted, i: inside). Direct entries have seq 0.
 local function parse(rec)
   if not rec then return nil end
-  local f = {}
-  for w in string.gmatch(rec, '%S+') do f[#f + 1] = w end
-  return {st = f[1], seq = tonumber(f[2]), arr = tonumber(f[3]), seen = tonumber(f[4]),
-    tok = f[5], til = tonumber(f[6])}
+  local st, seq, arr, seen, tok, til = string.match(rec, '^(%a) (%d+) (%-?%d+) (%-?%d+) ?(%S*) ?(%-?%d*)$')
+  if not st then return nil end
+  return {st = st, seq = tonumber(seq), arr = tonumber(arr), seen = tonumber(seen),
+    tok = tok, til = tonumber(til)}
 end
 
 local function record(r)
-  local s = r.st .. ' ' .. int(r.seq) .. ' ' .. int(r.arr) .. ' ' .. int(r.seen)
-  if r.st ~= 'w' then s = s .. ' ' .. r.tok .. ' ' .. int(r.til) end
-  return s
+  if r.st == 'w' then
+    return string.format('w %d %d %d', r.seq, r.arr, r.seen)
+  end
+  return string.format('%s %d %d %d %s %d', r.st, r.seq, r.arr, r.seen, r.tok, r.til)
 end
 
--- head returns the Seq of the first place in line, 0 if nobody waits.
-local function head()
+-- newHead finds the first place in line after the head left; 0 if nobody
+-- waits. The zone's head field always holds it.
+local function newHead(z)
   local h = redis.call('ZRANGE', KL, 0, 0, 'WITHSCORES')
-  if #h == 0 then return 0 end
-  return tonumber(h[2])
+  if #h == 0 then set(z, 'head', 0) else set(z, 'head', tonumber(h[2])) end
 end
 
 local STATE = {w = 1, a = 2, i = 3}
 
--- place is the reply describing visitor v with record r.
-local function place(r, hd)
+-- place is the reply describing a visitor with record r.
+local function place(z, r)
   local ahead = 0
-  if r.st == 'w' then ahead = r.seq - hd end
+  if r.st == 'w' then ahead = r.seq - z.head end
   return {'OK', STATE[r.st], r.seq, ahead, r.arr, r.seen, r.tok or '', r.til or 0}
 end
 

@@ -1,7 +1,7 @@
 -- Release. ARGV[3] visitor. Reply: {'OK', 1 if anything was held else 0}
 -- or {'NOZONE'}.
 local now = clock()
-local z = load(now)
+local z = load(now, 'head', 'fseq')
 if not z then return {'NOZONE'} end
 local v = ARGV[3]
 local r = parse(redis.call('HGET', KV, v))
@@ -9,6 +9,7 @@ if not r then return {'OK', 0} end
 if r.st == 'w' then
   redis.call('ZREM', KL, v)
   redis.call('HDEL', KV, v)
+  if r.seq == z.head then newHead(z) end
   emit(z, now, EV_RELEASED, v, r.seq)
   touch(z, now, false)
   return {'OK', 1}

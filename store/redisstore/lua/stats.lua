@@ -1,7 +1,7 @@
 -- Stats (read only). Reply: {'OK', waiting, inside, admitted total, head
 -- seq, feed seq, last admit} or {'NOZONE'}.
 local now = clock()
-local z = load(now)
+local z = load(now, 'total', 'last', 'head', 'fseq')
 if not z then return {'NOZONE'} end
 return {'OK', redis.call('ZCARD', KL), redis.call('ZCOUNT', KS, '(' .. int(now), '+inf'),
-  z.total, head(), z.fseq, z.last}
+  z.total, z.head, z.fseq, z.last}

@@ -1,5 +1,5 @@
 -- Zone (read only). Reply: {'OK', name, capacity, rate, session, claim,
 -- abandon, opens, closes, ttl, version} or {'NOZONE'}.
-local z = load(clock())
+local z = load(clock(), 'name', 'cap', 'rate', 'sess', 'claim', 'aband', 'open', 'ver')
 if not z then return {'NOZONE'} end
 return {'OK', z.name, z.cap, z.ratestr, z.sess, z.claim, z.aband, z.open, z.close, z.ttl, z.ver}
