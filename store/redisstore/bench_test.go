@@ -126,6 +126,10 @@ for i = from, to do
   redis.call('HSET', KEYS[2], v, 'w ' .. i .. ' ' .. now .. ' ' .. now)
 end
 redis.call('HSET', KEYS[3], 'qseq', to)
+if tonumber(redis.call('HGET', KEYS[3], 'head')) == 0 then redis.call('HSET', KEYS[3], 'head', from) end
+local ttl = redis.call('PTTL', KEYS[3])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 return to`)
 	keys := []string{"waitroom:{" + zone + "}:line", "waitroom:{" + zone + "}:visitors", "waitroom:{" + zone + "}:zone"}
 	now := strconv.FormatInt(time.Now().UnixMicro(), 10)
