@@ -121,7 +121,10 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 		{"Position", func() error { _, err := store.Position(ctx, zone.Name, visitor(), t0); return err }},
 		{"Heartbeat", func() error { return store.Heartbeat(ctx, zone.Name, visitor(), t0) }},
 		{"Exchange", func() error { _, err := store.Exchange(ctx, zone.Name, t0.Add(time.Second), 1); return err }},
-		{"Claim", func() error { _, err := store.Claim(ctx, zone.Name, fmt.Sprintf("v%d", i), t0.Add(time.Second)); return err }},
+		{"Claim", func() error {
+			_, err := store.Claim(ctx, zone.Name, fmt.Sprintf("v%d", i), t0.Add(time.Second))
+			return err
+		}},
 		{"Release", func() error { _, err := store.Release(ctx, zone.Name, visitor(), t0.Add(time.Second)); return err }},
 		{"Enter", func() error {
 			_, _, err := store.Enter(ctx, zone.Name, "e"+visitor(), t0.Add(2*time.Second))
