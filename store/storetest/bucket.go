@@ -54,6 +54,15 @@ func testDirectEntry(t *testing.T, s waitroom.Store) {
 	assert.Equal(t, slot.TokenID, evs[0].TokenID, "EventEntered carries the slot")
 	assert.True(t, evs[0].SlotUntil.Equal(slot.Until), "EventEntered carries the slot deadline")
 
+	one := newZone(t, s, "enter1", func(z *waitroom.ZoneState) { z.Capacity = 1 })
+	first, ok := enter(t, s, one.Name, "a", T0)
+	require.True(t, ok)
+	_, ok = enter(t, s, one.Name, "b", first.Until.Add(-time.Millisecond))
+	assert.False(t, ok, "the only slot is held until its deadline")
+	_, ok = enter(t, s, one.Name, "b", first.Until)
+	assert.True(t, ok, "at its deadline the slot leaks: Enter takes it")
+	assert.Equal(t, 1, stats(t, s, one.Name, first.Until).Inside, "one slot held: the new one")
+
 	closed := newZone(t, s, "enterc", func(z *waitroom.ZoneState) {
 		z.OpensAt = at(time.Hour)
 		z.ClosesAt = at(2 * time.Hour)
@@ -151,12 +160,17 @@ func testReleaseTwice(t *testing.T, s waitroom.Store) {
 // heartbeat keeps a visitor in line.
 func testAbandonedSkipped(t *testing.T, s waitroom.Store) {
 	z := newZone(t, s, "aband", func(z *waitroom.ZoneState) { z.Capacity = 1 })
+	register(t, s, z.Name, "edge", T0)
+	x := exchange(t, s, z.Name, at(0).Add(z.AbandonAfter), 1)
+	require.Equal(t, []string{"edge"}, admitted(x), "unseen for exactly AbandonAfter is not longer than AbandonAfter: still admitted")
+	require.True(t, release(t, s, z.Name, "edge", at(0).Add(z.AbandonAfter)))
+
 	register(t, s, z.Name, "gone", T0)
 	register(t, s, z.Name, "kept", T0)
 	register(t, s, z.Name, "next", at(30*time.Second))
 	require.NoError(t, s.Heartbeat(t.Context(), z.Name, "kept", at(45*time.Second)))
 
-	x := exchange(t, s, z.Name, at(90*time.Second), 0)
+	x = exchange(t, s, z.Name, at(90*time.Second), 0)
 	assert.Empty(t, x.Admitted, "limit 0 admits nobody")
 	p := position(t, s, z.Name, "gone", at(90*time.Second))
 	assert.Equal(t, int64(0), p.Ahead, "an abandoned visitor holds its place until Exchange skips it")
@@ -168,14 +182,14 @@ func testAbandonedSkipped(t *testing.T, s waitroom.Store) {
 	evs := feedSince(t, s, z.Name, seq)
 	require.Equal(t, []waitroom.EventKind{waitroom.EventAbandoned, waitroom.EventAdmitted}, kinds(evs))
 	assert.Equal(t, "gone", evs[0].Visitor)
-	assert.Equal(t, uint64(1), evs[0].QueueSeq, "EventAbandoned carries the skipped place's Seq")
+	assert.Equal(t, uint64(2), evs[0].QueueSeq, "EventAbandoned carries the skipped place's Seq")
 	assert.False(t, evs[0].FreesSlot(), "an abandoned visitor held no slot")
 	_, err := s.Position(t.Context(), z.Name, "gone", at(91*time.Second))
 	requireIs(t, err, waitroom.ErrNotQueued, "a skipped visitor loses its place")
 	err = s.Heartbeat(t.Context(), z.Name, "gone", at(91*time.Second))
 	requireIs(t, err, waitroom.ErrNotQueued, "a skipped visitor cannot heartbeat back into line")
 	p = register(t, s, z.Name, "gone", at(92*time.Second))
-	assert.Equal(t, uint64(4), p.Seq, "a skipped visitor registers at the back")
+	assert.Equal(t, uint64(5), p.Seq, "a skipped visitor registers at the back")
 
 	st := stats(t, s, z.Name, at(92*time.Second))
 	assert.Equal(t, 1, st.Inside, "the skipped visitor took no slot")

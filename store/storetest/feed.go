@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,6 +125,33 @@ func testFeedPaging(t *testing.T, s waitroom.Store) {
 	assert.Empty(t, evs, "nothing after the latest event")
 }
 
+// watched is a context that reports when someone first asks for its Done
+// channel: a store waiting on ctx does so when it starts to wait.
+type watched struct {
+	context.Context
+	once  sync.Once
+	asked chan struct{}
+}
+
+func watch(ctx context.Context) *watched {
+	return &watched{Context: ctx, asked: make(chan struct{})}
+}
+
+func (w *watched) Done() <-chan struct{} {
+	w.once.Do(func() { close(w.asked) })
+	return w.Context.Done()
+}
+
+// waiting returns once the reader has asked for ctx.Done (it is about to
+// wait, or waiting), or after a grace period for stores that wait without
+// asking; either way the read is already running.
+func (w *watched) waiting() {
+	select {
+	case <-w.asked:
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
 // testFeedBlockingRead: a read waiting at the end of the feed returns the
 // event appended meanwhile by another goroutine.
 func testFeedBlockingRead(t *testing.T, s waitroom.Store) {
@@ -133,10 +161,12 @@ func testFeedBlockingRead(t *testing.T, s waitroom.Store) {
 		err error
 	}
 	done := make(chan result, 1)
+	ctx := watch(t.Context())
 	go func() {
-		evs, err := s.ReadFeed(t.Context(), z.Name, 1, 10, 30*time.Second)
+		evs, err := s.ReadFeed(ctx, z.Name, 1, 10, 30*time.Second)
 		done <- result{evs, err}
 	}()
+	ctx.waiting()
 	slot, ok := enter(t, s, z.Name, "a", T0)
 	require.True(t, ok)
 	r := <-done
@@ -150,15 +180,17 @@ func testFeedBlockingRead(t *testing.T, s waitroom.Store) {
 // testFeedReadCancel: cancelling ctx ends a waiting read with ctx's error.
 func testFeedReadCancel(t *testing.T, s waitroom.Store) {
 	z := newZone(t, s, "cancel", nil)
-	ctx, cancel := context.WithCancel(t.Context())
+	parent, cancel := context.WithCancel(t.Context())
+	ctx := watch(parent)
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.ReadFeed(ctx, z.Name, 1, 10, 5*time.Minute)
+		_, err := s.ReadFeed(ctx, z.Name, 1, 10, 30*time.Second)
 		done <- err
 	}()
+	ctx.waiting()
 	cancel()
 	err := <-done
-	requireIs(t, err, context.Canceled, "ReadFeed waiting 5 minutes when its ctx is cancelled")
+	requireIs(t, err, context.Canceled, "ReadFeed waiting 30s when its ctx is cancelled: it must return at once with ctx's error")
 }
 
 // testFeedReadTimeout: a read at the end of the feed returns an empty slice

@@ -106,6 +106,33 @@ func testAdmissionRate(t *testing.T, s waitroom.Store) {
 	assert.Equal(t, uint64(total), stats(t, s, z.Name, at(time.Minute)).AdmittedTotal, "AdmittedTotal counts every admission")
 }
 
+// testRateBurstAfterPause: credit earned while nothing could be admitted
+// is capped at RateBurst: after a pause, free slots are filled at most
+// RateBurst at once.
+func testRateBurstAfterPause(t *testing.T, s waitroom.Store) {
+	z := newZone(t, s, "pause", func(z *waitroom.ZoneState) {
+		z.Capacity = 20
+		z.AdmitPerSecond = 20 // a burst of 5
+		z.AbandonAfter = time.Hour
+	})
+	burst := int(z.RateBurst())
+	ids := registerN(t, s, z.Name, "v", 60, T0)
+	var in []string
+	for k := 0; len(in) < z.Capacity && k < 40; k++ {
+		x := exchange(t, s, z.Name, at(time.Duration(k)*250*time.Millisecond), 100)
+		in = append(in, admitted(x)...)
+	}
+	require.Equal(t, ids[:z.Capacity], in, "the bucket fills in queue order")
+	// Full for a long pause: the rate keeps earning, but nothing is admitted.
+	pause := at(time.Minute)
+	for _, v := range in {
+		release(t, s, z.Name, v, pause)
+	}
+	x := exchange(t, s, z.Name, pause, 100)
+	assert.LessOrEqual(t, len(x.Admitted), burst, "after a pause at most RateBurst (%d) are admitted at once, whatever the free slots", burst)
+	assert.NotEmpty(t, x.Admitted, "free slots, a line and a rested rate: somebody is admitted")
+}
+
 // testSettingsChange: Exchange and Enter follow the zone's current
 // settings.
 func testSettingsChange(t *testing.T, s waitroom.Store) {

@@ -78,6 +78,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"SaleStart", testSaleStart},
 		{"SaleEnd", testSaleEnd},
 		{"AdmissionRate", testAdmissionRate},
+		{"RateBurstAfterPause", testRateBurstAfterPause},
 		{"SettingsChange", testSettingsChange},
 		{"Stats", testStats},
 		{"FeedOrderedAndComplete", testFeedOrderedAndComplete},
