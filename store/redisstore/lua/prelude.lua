@@ -9,16 +9,10 @@ local KZ, KL, KV, KS, KF = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 local function int(n) return string.format('%d', n) end
 
--- clock returns now as a number; NOWS is the same instant as text.
-local NOWS
 local function clock()
-  if ARGV[1] ~= '' then
-    NOWS = ARGV[1]
-  else
-    local t = redis.call('TIME')
-    NOWS = t[1] .. string.format('%06d', t[2])
-  end
-  return tonumber(NOWS)
+  if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
 -- load reads the zone's data deadline (dl), data TTL and closing instant
