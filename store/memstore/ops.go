@@ -155,7 +155,10 @@ func slotPlace(sl *slot) waitroom.Place {
 }
 
 // Position returns the visitor's place without changing anything, in O(1)
-// (see waitroom.Store).
+// at any queue length (see waitroom.Store). Ahead is the visitor's Seq
+// minus the head's: it counts visitors who have abandoned but not yet been
+// skipped by Exchange, and places released behind the head, until the head
+// reaches them; it never underestimates.
 func (s *Store) Position(ctx context.Context, zoneName, visitor string, now time.Time) (waitroom.Place, error) {
 	if err := s.check(); err != nil {
 		return waitroom.Place{}, err
