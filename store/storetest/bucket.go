@@ -26,6 +26,10 @@ func testDirectEntry(t *testing.T, s waitroom.Store) {
 	assert.Equal(t, uint64(0), p.Seq, "a direct entry has no queue number")
 	assert.Equal(t, slot, p.Slot, "Position shows the slot")
 
+	p = register(t, s, z.Name, "a", now)
+	assert.Equal(t, waitroom.StateInside, p.State, "registering a direct entrant returns its slot, not a place in line")
+	assert.Equal(t, int64(0), stats(t, s, z.Name, now).Waiting, "nobody waits after registering a direct entrant")
+
 	again, ok := enter(t, s, z.Name, "a", at(2*time.Second))
 	require.True(t, ok, "a visitor holding a slot gets it back")
 	assert.Equal(t, slot, again, "entering again returns the same slot unchanged")

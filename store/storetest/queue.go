@@ -142,9 +142,16 @@ func testPositionStates(t *testing.T, s waitroom.Store) {
 	assert.Equal(t, uint64(1), p.Seq, "an admitted visitor keeps its Seq")
 	assert.True(t, p.Arrived.Equal(T0), "an admitted visitor keeps its arrival, got %v", p.Arrived)
 
+	p = register(t, s, z.Name, "a", at(2*time.Second))
+	assert.Equal(t, waitroom.StateAdmitted, p.State, "registering an admitted visitor returns its place, not a new one")
+	assert.Equal(t, uint64(1), p.Seq, "registering an admitted visitor keeps its Seq")
+
 	slot := claim(t, s, z.Name, "a", at(3*time.Second))
 	p = position(t, s, z.Name, "a", at(4*time.Second))
 	assert.Equal(t, waitroom.StateInside, p.State, "after Claim the visitor is inside")
+	p = register(t, s, z.Name, "a", at(4*time.Second))
+	assert.Equal(t, waitroom.StateInside, p.State, "registering an inside visitor returns its place, not a new one")
+	assert.Equal(t, slot, p.Slot, "registering an inside visitor keeps its slot")
 	assert.Equal(t, slot, p.Slot, "Position shows the inside slot")
 	assert.Equal(t, adm.Slot.TokenID, slot.TokenID, "claiming keeps the slot's token id")
 
