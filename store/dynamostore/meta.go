@@ -1,0 +1,392 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/waitroom/waitroom"
+)
+
+// meta is a zone item: the zone's settings and every counter that must
+// change atomically with an event. Its fs attribute (the feed's last Seq)
+// is the version every event-writing transaction conditions on.
+type meta struct {
+	st     waitroom.ZoneState
+	epoch  string
+	shards int
+
+	mv        uint64  // version of the item: every write adds 1 and conditions on it
+	fs        uint64  // Seq of the latest event
+	inside    int     // slots in the bucket, including ones past their deadline not yet leaked
+	credit    float64 // admission-rate credit at creditAt
+	creditAt  int64   // ms
+	admitted  uint64  // admissions and direct entries so far
+	lastAdmit int64   // ms
+	head      uint64  // every place with Seq <= head has left the line
+	released  int64   // places after head given up by Release, not yet passed
+	nextLeak  int64   // ms; every slot's deadline is at or after it
+	ttl       int64   // epoch seconds
+}
+
+// Attribute names of the zone item.
+const (
+	mEpoch     = "ep"
+	mShards    = "shd"
+	mCapacity  = "cap"
+	mRate      = "rate"
+	mSession   = "ses"
+	mClaim     = "clm"
+	mAbandon   = "abd"
+	mOpens     = "opn"
+	mCloses    = "cls"
+	mDataTTL   = "dttl"
+	mVersion   = "ver"
+	mFeedSeq   = "fs"
+	mInside    = "in"
+	mCredit    = "cr"
+	mCreditAt  = "ct"
+	mAdmitted  = "adm"
+	mLastAdmit = "la"
+	mHead      = "hw"
+	mReleased  = "rel"
+	mNextLeak  = "nx"
+	mItemVer   = "mv"
+)
+
+func decodeMeta(zone string, it item) meta {
+	return meta{
+		st: waitroom.ZoneState{
+			Name:           zone,
+			Capacity:       int(it.int(mCapacity)),
+			AdmitPerSecond: it.float(mRate),
+			Session:        time.Duration(it.int(mSession)) * time.Millisecond,
+			ClaimWindow:    time.Duration(it.int(mClaim)) * time.Millisecond,
+			AbandonAfter:   time.Duration(it.int(mAbandon)) * time.Millisecond,
+			OpensAt:        unixMS(it.int(mOpens)),
+			ClosesAt:       unixMS(it.int(mCloses)),
+			DataTTL:        time.Duration(it.int(mDataTTL)) * time.Millisecond,
+			Version:        it.uint(mVersion),
+		},
+		epoch:     it.str(mEpoch),
+		shards:    int(it.int(mShards)),
+		mv:        it.uint(mItemVer),
+		fs:        it.uint(mFeedSeq),
+		inside:    int(it.int(mInside)),
+		credit:    it.float(mCredit),
+		creditAt:  it.int(mCreditAt),
+		admitted:  it.uint(mAdmitted),
+		lastAdmit: it.int(mLastAdmit),
+		head:      it.uint(mHead),
+		released:  it.int(mReleased),
+		nextLeak:  it.int(mNextLeak),
+		ttl:       it.int(attrTTL),
+	}
+}
+
+// settings returns the attribute/value pairs of the zone's settings.
+func settings(st waitroom.ZoneState) []any {
+	return []any{
+		mCapacity, num(st.Capacity), mRate, fnum(st.AdmitPerSecond),
+		mSession, num(st.Session.Milliseconds()), mClaim, num(st.ClaimWindow.Milliseconds()),
+		mAbandon, num(st.AbandonAfter.Milliseconds()), mOpens, num(ms(st.OpensAt)),
+		mCloses, num(ms(st.ClosesAt)), mDataTTL, num(st.DataTTL.Milliseconds()),
+		mVersion, unum(st.Version),
+	}
+}
+
+// counters returns the attribute/value pairs of the zone's counters.
+func (m *meta) counters() []any {
+	return []any{
+		mItemVer, unum(m.mv), mFeedSeq, unum(m.fs), mInside, num(m.inside), mCredit, fnum(m.credit),
+		mCreditAt, num(m.creditAt), mAdmitted, unum(m.admitted), mLastAdmit, num(m.lastAdmit),
+		mHead, unum(m.head), mReleased, num(m.released), mNextLeak, num(m.nextLeak),
+		attrTTL, num(m.ttl),
+	}
+}
+
+func (m *meta) keys() zkeys { return newZKeys(m.st.Name, m.epoch, m.shards) }
+
+// openAt reports whether the zone admits anyone at now (ms).
+func (m *meta) openAt(now int64) bool { return m.st.OpenAt(unixMS(now)) }
+
+// accrue adds the credit earned between creditAt and now, counted from
+// OpensAt at the earliest, capped at RateBurst: the same rule as every
+// store.
+func (m *meta) accrue(now int64) {
+	if now <= m.creditAt {
+		return
+	}
+	from := m.creditAt
+	if !m.st.OpensAt.IsZero() {
+		from = max(from, m.st.OpensAt.UnixMilli())
+	}
+	if now > from {
+		m.credit += float64(now-from) * m.st.AdmitPerSecond / 1000
+	}
+	m.credit = min(m.credit, m.st.RateBurst())
+	m.creditAt = now
+}
+
+// waiting counts the places in line given the tail counter: every place
+// handed out after head, less the released ones. Places whose registration
+// is still being written count too.
+func (m *meta) waiting(tail uint64) int64 {
+	if tail <= m.head {
+		return 0
+	}
+	return max(int64(tail-m.head)-m.released, 0)
+}
+
+// ahead returns the number of places before seq in line.
+func (m *meta) ahead(seq uint64) int64 {
+	if seq <= m.head+1 {
+		return 0
+	}
+	return int64(seq - m.head - 1)
+}
+
+// expires returns the TTL attribute for an item of the zone written at
+// now: DataTTL after the later of now and ClosesAt. DynamoDB compares the
+// attribute with its own clock, so the machine's clock counts as a floor:
+// an item written with an instant in the past (a replay, a test) is not
+// deleted while in use.
+func (s *Store) expires(st waitroom.ZoneState, now time.Time) int64 {
+	t := now
+	if w := s.cfg.wallClock(); w.After(t) {
+		t = w
+	}
+	if st.ClosesAt.After(t) {
+		t = st.ClosesAt
+	}
+	return t.Add(st.DataTTL).Unix() + 1
+}
+
+// eventExpires returns the TTL attribute of an event written at now.
+func (s *Store) eventExpires(st waitroom.ZoneState, now time.Time) int64 {
+	exp := s.expires(st, now)
+	if r := s.cfg.feedRetention; r > 0 {
+		t := now
+		if w := s.cfg.wallClock(); w.After(t) {
+			t = w
+		}
+		exp = min(exp, t.Add(r).Unix()+1)
+	}
+	return exp
+}
+
+// --- the cache of zone items ---
+
+type cachedMeta struct {
+	m  meta
+	at time.Time // wall clock of the read
+}
+
+// readMeta reads the zone item. maxAge > 0 accepts a copy read or written by
+// this Store at most that long ago. ErrZoneNotFound if there is none (or it
+// has expired).
+func (s *Store) readMeta(ctx context.Context, zone string, maxAge time.Duration) (meta, error) {
+	if maxAge > 0 {
+		s.metaMu.Lock()
+		c := s.metas[zone]
+		s.metaMu.Unlock()
+		if c != nil && time.Since(c.at) <= maxAge {
+			return c.m, nil
+		}
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: metaKey(zone), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return meta{}, unavailable("read zone "+zone, err)
+	}
+	s.usage.read(1)
+	if out.Item == nil {
+		s.forget(zone)
+		return meta{}, notFound(zone)
+	}
+	m := decodeMeta(zone, out.Item)
+	if m.ttl != 0 && m.ttl < s.cfg.wallClock().Unix() {
+		s.forget(zone)
+		return meta{}, notFound(zone)
+	}
+	s.remember(m, true)
+	return m, nil
+}
+
+// remember keeps m as the zone's latest known state, unless a later one is
+// known already (force: a fresh read wins over an older copy).
+func (s *Store) remember(m meta, force bool) {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	c := s.metas[m.st.Name]
+	if c != nil && !force && c.m.epoch == m.epoch && c.m.mv > m.mv {
+		return
+	}
+	s.metas[m.st.Name] = &cachedMeta{m: m, at: time.Now()}
+}
+
+func (s *Store) forget(zone string) {
+	s.metaMu.Lock()
+	delete(s.metas, zone)
+	s.metaMu.Unlock()
+}
+
+// lockZone makes this Store's writes of one zone item take turns, so that
+// they do not defeat each other's conditional writes (instances still race,
+// and retry). It honours ctx; call the returned func to let the next in.
+func (s *Store) lockZone(ctx context.Context, zone string) (func(), error) {
+	s.metaMu.Lock()
+	ch := s.locks[zone]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		s.locks[zone] = ch
+	}
+	s.metaMu.Unlock()
+	select {
+	case ch <- struct{}{}:
+		return func() { <-ch }, nil
+	case <-ctx.Done():
+		return nil, unavailable("wait for zone "+zone, ctx.Err())
+	case <-s.ctx.Done():
+		return nil, errClosed
+	}
+}
+
+// writerMeta returns the zone item for a write: this Store's copy if it is
+// younger than the cache age (the write's condition catches a stale one),
+// else a fresh read.
+func (s *Store) writerMeta(ctx context.Context, zone string) (meta, error) {
+	return s.readMeta(ctx, zone, s.cfg.cacheAge)
+}
+
+// --- zone settings ---
+
+// normalize validates st and rounds it the way every store keeps it:
+// durations and instants at millisecond precision, instants in UTC.
+func normalize(st waitroom.ZoneState) (waitroom.ZoneState, error) {
+	if err := checkZone(st.Name); err != nil {
+		return st, err
+	}
+	if st.Capacity < 0 {
+		return st, fmt.Errorf("waitroom: dynamostore: zone %q: capacity must not be negative, got %d", st.Name, st.Capacity)
+	}
+	if st.AdmitPerSecond < 0 || math.IsNaN(st.AdmitPerSecond) || math.IsInf(st.AdmitPerSecond, 0) {
+		return st, fmt.Errorf("waitroom: dynamostore: zone %q: admission rate must be a non-negative number, got %g", st.Name, st.AdmitPerSecond)
+	}
+	for _, d := range []*time.Duration{&st.Session, &st.ClaimWindow, &st.AbandonAfter, &st.DataTTL} {
+		if *d < 0 {
+			return st, fmt.Errorf("waitroom: dynamostore: zone %q: durations must not be negative, got %v", st.Name, *d)
+		}
+		*d = d.Truncate(time.Millisecond)
+	}
+	for _, t := range []*time.Time{&st.OpensAt, &st.ClosesAt} {
+		if !t.IsZero() {
+			*t = time.UnixMilli(t.UnixMilli()).UTC()
+		}
+	}
+	st.Name = strings.Clone(st.Name)
+	st.Version = 0
+	return st, nil
+}
+
+// PutZone creates the zone or replaces its settings (see waitroom.Store).
+// A new zone (or one whose data has expired) starts a new epoch: an empty
+// queue, bucket and feed.
+func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Time) (waitroom.ZoneState, error) {
+	if err := s.check(); err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	st, err := normalize(st)
+	if err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	n := now.UnixMilli()
+	unlock, err := s.lockZone(ctx, st.Name)
+	if err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	defer unlock()
+	for attempt := 0; ; attempt++ {
+		if attempt >= maxAttempts {
+			return waitroom.ZoneState{}, contention("put zone", st.Name)
+		}
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return waitroom.ZoneState{}, unavailable("put zone", err)
+			}
+		}
+		old, err := s.readMeta(ctx, st.Name, 0)
+		if errors.Is(err, waitroom.ErrZoneNotFound) {
+			created, ok, err := s.createZone(ctx, st, now)
+			if err != nil {
+				return waitroom.ZoneState{}, err
+			}
+			if ok {
+				return created, nil
+			}
+			continue
+		}
+		if err != nil {
+			return waitroom.ZoneState{}, err
+		}
+		if old.st.Equal(st) {
+			return old.st, nil
+		}
+		m := old
+		m.accrue(n)
+		st.Version = old.st.Version + 1
+		m.st = st
+		m.credit = min(m.credit, st.RateBurst())
+		tx := s.newTx(&m, now)
+		tx.event(waitroom.Event{Kind: waitroom.EventZone, Version: st.Version})
+		tx.updateSettings = true
+		ok, _, err := tx.commit(ctx, "put zone")
+		if err != nil {
+			return waitroom.ZoneState{}, err
+		}
+		if ok {
+			return m.st, nil
+		}
+	}
+}
+
+// createZone writes a new zone item with its first event. ok is false if
+// another instance created the zone first.
+func (s *Store) createZone(ctx context.Context, st waitroom.ZoneState, now time.Time) (waitroom.ZoneState, bool, error) {
+	st.Version = 1
+	m := meta{
+		st: st, epoch: newEpoch(), shards: s.cfg.shards,
+		credit: st.RateBurst(), creditAt: now.UnixMilli(), nextLeak: math.MaxInt64,
+	}
+	tx := s.newTx(&m, now)
+	tx.create = true
+	tx.event(waitroom.Event{Kind: waitroom.EventZone, Version: 1})
+	ok, _, err := tx.commit(ctx, "create zone")
+	if err != nil || !ok {
+		return waitroom.ZoneState{}, false, err
+	}
+	return m.st, true, nil
+}
+
+// Zone returns the stored settings, or waitroom.ErrZoneNotFound.
+func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, error) {
+	if err := s.check(); err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	if err := checkZone(zone); err != nil {
+		return waitroom.ZoneState{}, notFound(zone)
+	}
+	m, err := s.readMeta(ctx, zone, 0)
+	if err != nil {
+		return waitroom.ZoneState{}, err
+	}
+	return m.st, nil
+}

@@ -1,0 +1,545 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/waitroom/waitroom"
+)
+
+// Visitor item attributes.
+const (
+	vState    = "st"
+	vSeq      = "seq"
+	vArrived  = "arr"
+	vLastSeen = "ls"
+	vToken    = "tok"
+	vUntil    = "un"
+
+	stWaiting  = "w"
+	stAdmitted = "a"
+	stInside   = "i"
+
+	// Queue entry attributes.
+	qVisitor  = "v"
+	qHole     = "hole" // a number handed out whose registration never completed
+	qReleased = "rel"  // the place was given up while waiting
+)
+
+// visitorRec is a visitor item.
+type visitorRec struct {
+	id       string
+	state    waitroom.VisitorState
+	seq      uint64
+	arrived  int64 // ms
+	lastSeen int64 // ms
+	token    string
+	until    int64 // ms
+}
+
+func decodeVisitor(id string, it item) visitorRec {
+	v := visitorRec{
+		id: id, seq: it.uint(vSeq), arrived: it.int(vArrived), lastSeen: it.int(vLastSeen),
+		token: it.str(vToken), until: it.int(vUntil),
+	}
+	switch it.str(vState) {
+	case stWaiting:
+		v.state = waitroom.StateWaiting
+	case stAdmitted:
+		v.state = waitroom.StateAdmitted
+	case stInside:
+		v.state = waitroom.StateInside
+	}
+	return v
+}
+
+// holds reports whether the record is a place at now: waiting, or a slot
+// before its deadline.
+func (v visitorRec) holds(now int64) bool {
+	switch v.state {
+	case waitroom.StateWaiting:
+		return true
+	case waitroom.StateAdmitted, waitroom.StateInside:
+		return v.until > now
+	}
+	return false
+}
+
+// slotLive reports whether the record holds a slot before its deadline.
+func (v visitorRec) slotLive(now int64) bool {
+	return (v.state == waitroom.StateAdmitted || v.state == waitroom.StateInside) && v.until > now
+}
+
+func (v visitorRec) place(m *meta) waitroom.Place {
+	p := waitroom.Place{
+		Visitor: v.id, State: v.state, Seq: v.seq,
+		Arrived: unixMS(v.arrived), LastSeen: unixMS(v.lastSeen),
+	}
+	if v.state == waitroom.StateWaiting {
+		p.Ahead = m.ahead(v.seq)
+	} else {
+		p.Slot = waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}
+	}
+	return p
+}
+
+// getVisitor reads a visitor item (strongly consistent); ok is false if
+// there is none.
+func (s *Store) getVisitor(ctx context.Context, k zkeys, visitor string) (visitorRec, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &s.table, Key: k.visitor(visitor), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return visitorRec{}, false, unavailable("read visitor", err)
+	}
+	s.usage.read(1)
+	if out.Item == nil {
+		return visitorRec{}, false, nil
+	}
+	return decodeVisitor(visitor, out.Item), true, nil
+}
+
+// batchGet reads the items at keys (any number) and returns them by
+// partition key + "|" + sort key.
+func (s *Store) batchGet(ctx context.Context, op string, keys []map[string]types.AttributeValue) (map[string]item, error) {
+	out := make(map[string]item, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), 100)
+		pending := map[string]types.KeysAndAttributes{s.table: {Keys: keys[:n], ConsistentRead: aws.Bool(true)}}
+		keys = keys[n:]
+		for attempt := 0; len(pending) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > maxAttempts {
+					return nil, unavailable(op, errors.New("batch read left keys unprocessed"))
+				}
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, unavailable(op, err)
+				}
+			}
+			res, err := s.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: pending,
+			})
+			if err != nil {
+				return nil, unavailable(op, err)
+			}
+			s.usage.read(float64(len(pending[s.table].Keys)))
+			for _, it := range res.Responses[s.table] {
+				out[itemID(it)] = it
+			}
+			pending = res.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+func itemID(it map[string]types.AttributeValue) string {
+	return item(it).str(attrPK) + "|" + item(it).str(attrSK)
+}
+
+func keyID(k map[string]types.AttributeValue) string { return itemID(k) }
+
+// --- Register ---
+
+// maxRegBatch is the most registrations written in one transaction (two
+// actions each).
+const maxRegBatch = maxTxItems / 2
+
+// A registrar gathers a zone's concurrent registrations on this Store into
+// batches (group commit): one batch costs one write to the zone's tail
+// counter, however many visitors it numbers, so the counter is not a hot
+// key in a spike. Batches of a zone run one at a time, which also makes
+// concurrent repeat registrations of one visitor take one place.
+type registrar struct {
+	s    *Store
+	zone string
+
+	mu      sync.Mutex
+	pending []*regReq
+	byID    map[string]*regReq // pending, not yet taken by a batch
+	running bool
+}
+
+type regReq struct {
+	visitor string
+	now     time.Time
+	seq     uint64 // number handed out, 0 before
+	done    chan struct{}
+	place   waitroom.Place
+	err     error
+}
+
+func (s *Store) registrar(zone string) *registrar {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	r := s.regs[zone]
+	if r == nil {
+		r = &registrar{s: s, zone: zone, byID: make(map[string]*regReq)}
+		s.regs[zone] = r
+	}
+	return r
+}
+
+// submit queues a registration (joining a queued one of the same visitor)
+// and makes sure a batch runs.
+func (r *registrar) submit(visitor string, now time.Time) (*regReq, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if q := r.byID[visitor]; q != nil {
+		if now.After(q.now) {
+			q.now = now
+		}
+		return q, nil
+	}
+	q := &regReq{visitor: visitor, now: now, done: make(chan struct{})}
+	if !r.running {
+		if !r.s.spawn(r.run) {
+			return nil, errClosed
+		}
+		r.running = true
+	}
+	r.pending = append(r.pending, q)
+	r.byID[visitor] = q
+	return q, nil
+}
+
+// run writes batches until none is queued.
+func (r *registrar) run() {
+	for {
+		r.mu.Lock()
+		if len(r.pending) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		n := min(len(r.pending), maxRegBatch)
+		batch := r.pending[:n:n]
+		r.pending = r.pending[n:]
+		for _, q := range batch {
+			delete(r.byID, q.visitor)
+		}
+		r.mu.Unlock()
+
+		ctx, cancel := context.WithTimeout(r.s.ctx, 30*time.Second)
+		r.s.registerBatch(ctx, r.zone, batch)
+		cancel()
+		for _, q := range batch {
+			close(q.done)
+		}
+	}
+}
+
+// Register gives the visitor a place at the back of the queue, or returns
+// the place it holds (see waitroom.Store). Registering appends no event and
+// does not write the zone item. Concurrent registrations on one Store are
+// written in batches of up to 50: one tail-counter update and one
+// TransactWriteItems per batch. A slot past its deadline is left for
+// Exchange to leak (with EventExpired); the visitor gets a new place.
+func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
+	if err := s.check(); err != nil {
+		return waitroom.Place{}, err
+	}
+	if err := checkZone(zone); err != nil {
+		return waitroom.Place{}, notFound(zone)
+	}
+	if err := checkVisitor(visitor); err != nil {
+		return waitroom.Place{}, err
+	}
+	if _, err := s.readMeta(ctx, zone, s.cfg.cacheAge); err != nil {
+		return waitroom.Place{}, err
+	}
+	q, err := s.registrar(zone).submit(strings.Clone(visitor), now)
+	if err != nil {
+		return waitroom.Place{}, err
+	}
+	select {
+	case <-q.done:
+		if q.err != nil {
+			return waitroom.Place{}, q.err
+		}
+		p := q.place
+		p.Visitor = visitor
+		return p, nil
+	case <-ctx.Done():
+		return waitroom.Place{}, unavailable("register", ctx.Err())
+	}
+}
+
+// registerBatch settles every registration of batch, setting its place or
+// error.
+func (s *Store) registerBatch(ctx context.Context, zone string, batch []*regReq) {
+	fail := func(err error, qs []*regReq) {
+		for _, q := range qs {
+			if q.err == nil {
+				q.err = err
+			}
+		}
+	}
+	m, err := s.readMeta(ctx, zone, s.cfg.cacheAge)
+	if err != nil {
+		fail(err, batch)
+		return
+	}
+	k := m.keys()
+	keys := make([]map[string]types.AttributeValue, len(batch))
+	for i, q := range batch {
+		keys[i] = k.visitor(q.visitor)
+	}
+	found, err := s.batchGet(ctx, "register", keys)
+	if err != nil {
+		fail(err, batch)
+		return
+	}
+	var fresh []*regReq
+	for i, q := range batch {
+		it := found[keyID(keys[i])]
+		if it == nil {
+			fresh = append(fresh, q)
+			continue
+		}
+		v := decodeVisitor(q.visitor, it)
+		n := q.now.UnixMilli()
+		if !v.holds(n) {
+			fresh = append(fresh, q)
+			continue
+		}
+		if v.state == waitroom.StateWaiting && n > v.lastSeen {
+			if err := s.touch(ctx, &m, q.visitor, q.now); err != nil && !errors.Is(err, waitroom.ErrNotQueued) {
+				q.err = err
+				continue
+			}
+			v.lastSeen = n
+		}
+		q.place = v.place(&m)
+	}
+	for attempt := 0; len(fresh) > 0; attempt++ {
+		if attempt >= maxAttempts {
+			fail(contention("register", zone), fresh)
+			return
+		}
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				fail(unavailable("register", err), fresh)
+				return
+			}
+		}
+		fresh, err = s.writePlaces(ctx, &m, fresh)
+		if err != nil {
+			fail(err, fresh)
+			return
+		}
+	}
+}
+
+// writePlaces numbers the registrations that have no number yet (one
+// update of the tail counter) and writes every visitor item with its queue
+// entry in one transaction. It returns the registrations still to write.
+func (s *Store) writePlaces(ctx context.Context, m *meta, qs []*regReq) ([]*regReq, error) {
+	k := m.keys()
+	var need int
+	for _, q := range qs {
+		if q.seq == 0 {
+			need++
+		}
+	}
+	if need > 0 {
+		last, err := s.allocate(ctx, m, need)
+		if err != nil {
+			return qs, err
+		}
+		next := last - uint64(need) + 1
+		for _, q := range qs {
+			if q.seq == 0 {
+				q.seq = next
+				next++
+			}
+		}
+	}
+	items := make([]types.TransactWriteItem, 0, 2*len(qs))
+	for _, q := range qs {
+		n := q.now.UnixMilli()
+		ttl := num(s.expires(m.st, q.now))
+		v := k.visitor(q.visitor)
+		v[vState], v[vSeq], v[vArrived], v[vLastSeen], v[attrTTL] = str(stWaiting), unum(q.seq), num(n), num(n), ttl
+		e := newExpr()
+		cond := fmt.Sprintf("attribute_not_exists(pk) OR (%s <> %s AND %s <= %s)",
+			e.n(vState), e.v(str(stWaiting)), e.n(vUntil), e.v(num(n)))
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName: &s.table, Item: v, ConditionExpression: aws.String(cond),
+			ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		}})
+		en := k.entry(q.seq)
+		en[qVisitor], en[attrTTL] = str(q.visitor), ttl
+		items = append(items, types.TransactWriteItem{Put: &types.Put{
+			TableName: &s.table, Item: en, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+		}})
+	}
+	_, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: items,
+	})
+	s.usage.transaction(len(items))
+	if err == nil {
+		for _, q := range qs {
+			n := q.now.UnixMilli()
+			q.place = waitroom.Place{
+				State: waitroom.StateWaiting, Seq: q.seq, Ahead: m.ahead(q.seq),
+				Arrived: unixMS(n), LastSeen: unixMS(n),
+			}
+		}
+		return nil, nil
+	}
+	f, _, err := cancelled("register", err)
+	if err != nil {
+		return qs, err
+	}
+	if len(f.reasons) != len(items) {
+		return qs, nil // conflict without reasons: try again as is
+	}
+	var again []*regReq
+	for i, q := range qs {
+		switch {
+		case f.reasons[2*i] == "ConditionalCheckFailed":
+			// The visitor took a place meanwhile (another instance
+			// registered it): its number is left unused.
+			s.tombstone(ctx, m, q.seq)
+			q.seq = 0
+			v, ok, err := s.getVisitor(ctx, k, q.visitor)
+			if err != nil {
+				q.err = err
+				continue
+			}
+			if ok && v.holds(q.now.UnixMilli()) {
+				q.place = v.place(m)
+				continue
+			}
+			again = append(again, q)
+		case f.reasons[2*i+1] == "ConditionalCheckFailed":
+			// The exchanger passed the number before the entry was
+			// written: take a new one.
+			q.seq = 0
+			again = append(again, q)
+		default:
+			again = append(again, q)
+		}
+	}
+	return again, nil
+}
+
+// allocate hands out n queue numbers: it adds n to the zone's tail counter
+// and returns the last number.
+func (s *Store) allocate(ctx context.Context, m *meta, n int) (uint64, error) {
+	e := newExpr()
+	upd := fmt.Sprintf("ADD %s %s SET %s = %s", e.n("tl"), e.v(num(n)), e.n(attrTTL), e.v(num(s.expires(m.st, time.Time{}))))
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: m.keys().tail(), UpdateExpression: aws.String(upd),
+		ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		ReturnValues: types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, unavailable("register: number places", err)
+	}
+	s.usage.write(1)
+	last := item(out.Attributes).uint("tl")
+	if last < uint64(n) {
+		return 0, unavailable("register: number places", fmt.Errorf("tail counter returned %d after adding %d", last, n))
+	}
+	return last, nil
+}
+
+// tombstone marks an unused queue number so that the exchanger passes it
+// without waiting. Best effort: the exchanger writes it itself otherwise.
+func (s *Store) tombstone(ctx context.Context, m *meta, seq uint64) {
+	if seq == 0 {
+		return
+	}
+	it := m.keys().entry(seq)
+	it[qHole], it[attrTTL] = boolean(true), num(s.expires(m.st, time.Time{}))
+	s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: it, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	s.usage.write(1)
+}
+
+// touch records now as a waiting visitor's last heartbeat. ErrNotQueued if
+// the visitor does not wait (the caller tells a slot from no place).
+func (s *Store) touch(ctx context.Context, m *meta, visitor string, now time.Time) error {
+	n := now.UnixMilli()
+	e := newExpr()
+	upd := e.set(vLastSeen, num(n), attrTTL, num(s.expires(m.st, now)))
+	cond := fmt.Sprintf("%s = %s AND %s < %s", e.n(vState), e.v(str(stWaiting)), e.n(vLastSeen), e.v(num(n)))
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: m.keys().visitor(visitor), UpdateExpression: aws.String(upd),
+		ConditionExpression: aws.String(cond), ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	s.usage.write(1)
+	if err == nil {
+		return nil
+	}
+	var ccf *types.ConditionalCheckFailedException
+	if !errors.As(err, &ccf) {
+		return unavailable("heartbeat", err)
+	}
+	if ccf.Item == nil {
+		return notQueued(m.st.Name, visitor)
+	}
+	v := decodeVisitor(visitor, ccf.Item)
+	if v.state == waitroom.StateWaiting || v.slotLive(n) {
+		return nil // seen later already, or admitted: nothing to record
+	}
+	return notQueued(m.st.Name, visitor)
+}
+
+// Position returns the visitor's place without changing anything (see
+// waitroom.Store): one read of the visitor item, and of the zone item when
+// this Store's copy is older than the cache age. Ahead is the distance to
+// the head of the line.
+func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
+	if err := s.check(); err != nil {
+		return waitroom.Place{}, err
+	}
+	if err := checkZone(zone); err != nil {
+		return waitroom.Place{}, notFound(zone)
+	}
+	if checkVisitor(visitor) != nil {
+		return waitroom.Place{}, notQueued(zone, visitor)
+	}
+	m, err := s.readMeta(ctx, zone, s.cfg.cacheAge)
+	if err != nil {
+		return waitroom.Place{}, err
+	}
+	v, ok, err := s.getVisitor(ctx, m.keys(), visitor)
+	if err != nil {
+		return waitroom.Place{}, err
+	}
+	if !ok || !v.holds(now.UnixMilli()) {
+		return waitroom.Place{}, notQueued(zone, visitor)
+	}
+	return v.place(&m), nil
+}
+
+// Heartbeat records now as the waiting visitor's last heartbeat (see
+// waitroom.Store): one conditional write of the visitor item.
+func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if err := checkZone(zone); err != nil {
+		return notFound(zone)
+	}
+	if checkVisitor(visitor) != nil {
+		return notQueued(zone, visitor)
+	}
+	m, err := s.readMeta(ctx, zone, s.cfg.cacheAge)
+	if err != nil {
+		return err
+	}
+	return s.touch(ctx, &m, visitor, now)
+}
