@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -65,4 +66,21 @@ func BenchmarkFullZoneCached(b *testing.B) {
 	}
 	b.ReportMetric(float64(e.store.count())/float64(b.N), "storecalls/op")
 	require.Equal(b, "6", w.h.Get("Retry-After"))
+}
+
+type refKey struct{}
+
+// BenchmarkReferenceWithContext is the least any middleware pays that
+// hands the next handler a request context with a value in it
+// (r.WithContext(context.WithValue(...))): the yardstick to read
+// BenchmarkValidAccess against on a busy machine.
+func BenchmarkReferenceWithContext(b *testing.B) {
+	req := httptest.NewRequest(http.MethodGet, site+"/checkout/pay", nil)
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	w := &discardWriter{h: make(http.Header)}
+	v := new(int)
+	b.ReportAllocs()
+	for b.Loop() {
+		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), refKey{}, v)))
+	}
 }
