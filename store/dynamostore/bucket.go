@@ -218,9 +218,11 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 	admitted := 0
 	tail := uint64(math.MaxUint64) // until read with the first page
 	for cur := m.head + 1; cur <= tail; {
-		size := uint64(min(allowed-admitted+8, 100))
+		size := uint64(min(allowed-admitted+2, 100))
 		if tail != math.MaxUint64 {
 			size = min(size, tail-cur+1)
+		} else if s.tailHint(m.st.Name) < cur {
+			size = 1 // the line looked empty last time: read little
 		}
 		entries, visitors, t, err := s.readPlaces(ctx, k, cur, size, tail == math.MaxUint64)
 		if err != nil {
@@ -228,6 +230,7 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 		}
 		if tail == math.MaxUint64 {
 			tail = t
+			s.setTailHint(m.st.Name, t)
 			if tail < cur {
 				break
 			}

@@ -207,11 +207,13 @@ func (s *Store) readFeedOnce(ctx context.Context, f *zoneFeed, m *meta, after ui
 }
 
 // resyncAfter bounds how long a reader relies on the stream alone before
-// it queries the outbox again: the staleness if the stream stalls.
-func (s *Store) resyncAfter() time.Duration { return 20 * s.cfg.pollInterval }
+// it queries the outbox again: the staleness if the stream stalls (20 poll
+// intervals, 5s by default).
+func (s *Store) resyncAfter() time.Duration { return s.cfg.streamResync }
 
 // queryFeed reads the outbox items after after, in order.
 func (s *Store) queryFeed(ctx context.Context, m *meta, after uint64, limit int) ([]waitroom.Event, error) {
+	s.feedQueries.Add(1)
 	e := newExpr()
 	cond := fmt.Sprintf("%s = %s AND %s > %s", e.n(attrPK), e.v(str(m.keys().feedPK())), e.n(attrSK), e.v(str(pad(after))))
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{

@@ -447,6 +447,7 @@ func (s *Store) allocate(ctx context.Context, m *meta, n int) (uint64, error) {
 	}
 	s.usage.write(1)
 	last := item(out.Attributes).uint("tl")
+	s.setTailHint(m.st.Name, last)
 	if last < uint64(n) {
 		return 0, unavailable("register: number places", fmt.Errorf("tail counter returned %d after adding %d", last, n))
 	}
@@ -542,4 +543,18 @@ func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Ti
 		return err
 	}
 	return s.touch(ctx, &m, visitor, now)
+}
+
+// tailHint returns the last tail counter this Store saw for zone (0 if
+// none): the exchanger reads a single entry when the line looked empty.
+func (s *Store) tailHint(zone string) uint64 {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	return s.tails[zone]
+}
+
+func (s *Store) setTailHint(zone string, tail uint64) {
+	s.metaMu.Lock()
+	defer s.metaMu.Unlock()
+	s.tails[zone] = max(s.tails[zone], tail)
 }

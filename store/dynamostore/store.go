@@ -43,6 +43,7 @@ type options struct {
 	pollInterval  time.Duration
 	cacheAge      time.Duration
 	feedRetention time.Duration
+	streamResync  time.Duration
 	wallClock     func() time.Time
 }
 
@@ -83,6 +84,10 @@ func WithCacheAge(d time.Duration) Option { return func(c *options) { c.cacheAge
 // longer. Default 0: events live as long as the rest of the zone's data.
 func WithFeedRetention(d time.Duration) Option { return func(c *options) { c.feedRetention = d } }
 
+// withStreamResync sets how long a reader relies on the stream alone
+// before it queries the outbox again. For tests.
+func withStreamResync(d time.Duration) Option { return func(c *options) { c.streamResync = d } }
+
 // withWallClock replaces the machine clock that TTL attributes are computed
 // from. For tests.
 func withWallClock(now func() time.Time) Option { return func(c *options) { c.wallClock = now } }
@@ -100,6 +105,7 @@ type Store struct {
 	metaMu sync.Mutex
 	metas  map[string]*cachedMeta
 	locks  map[string]chan struct{} // per zone, see lockZone
+	tails  map[string]uint64        // per zone, see tailHint
 
 	regMu sync.Mutex
 	regs  map[string]*registrar
@@ -109,7 +115,8 @@ type Store struct {
 
 	stream *streamReader // nil without WithStreams
 
-	usage usage
+	usage       usage
+	feedQueries atomic.Int64 // outbox queries made by ReadFeed
 
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
@@ -146,6 +153,9 @@ func New(client *dynamodb.Client, table string, opts ...Option) (*Store, error) 
 	if cfg.cacheAge < 0 {
 		return nil, fmt.Errorf("waitroom: dynamostore: cache age must not be negative, got %v", cfg.cacheAge)
 	}
+	if cfg.streamResync <= 0 {
+		cfg.streamResync = 20 * cfg.pollInterval
+	}
 	if cfg.feedRetention < 0 {
 		return nil, fmt.Errorf("waitroom: dynamostore: feed retention must not be negative, got %v", cfg.feedRetention)
 	}
@@ -153,6 +163,7 @@ func New(client *dynamodb.Client, table string, opts ...Option) (*Store, error) 
 		db: client, table: table, cfg: cfg,
 		metas: make(map[string]*cachedMeta),
 		locks: make(map[string]chan struct{}),
+		tails: make(map[string]uint64),
 		regs:  make(map[string]*registrar),
 		feeds: make(map[string]*zoneFeed),
 	}
