@@ -3,6 +3,9 @@ package waitroom
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
+	"strings"
 	"time"
 )
 
@@ -28,6 +31,9 @@ var (
 	// down). Stores wrap their driver errors with it so the Room can apply
 	// its fail policy.
 	ErrStoreUnavailable = errors.New("waitroom: store unavailable")
+	// ErrInvalidZone: PutZone was given settings no store can keep (see
+	// ZoneState.Normalize).
+	ErrInvalidZone = errors.New("waitroom: invalid zone settings")
 )
 
 // A Store keeps the shared state of every zone: its settings, its FIFO queue,
@@ -144,6 +150,36 @@ type ZoneState struct {
 	ClosesAt       time.Time     // zero: never closes
 	DataTTL        time.Duration // how long the zone's data lives after its last write or ClosesAt
 	Version        uint64        // assigned by the store
+}
+
+// Normalize validates a state given to PutZone and rounds it the way every
+// store keeps it: durations and instants at millisecond precision, instants
+// in UTC, Version zero. Stores call it first in PutZone and return its
+// error (it wraps ErrInvalidZone).
+func (z ZoneState) Normalize() (ZoneState, error) {
+	if !zoneNamePattern.MatchString(z.Name) {
+		return z, fmt.Errorf("%w: name %q must be 1-64 letters, digits, '.', '_' or '-'", ErrInvalidZone, z.Name)
+	}
+	if z.Capacity < 0 {
+		return z, fmt.Errorf("%w: zone %q: capacity must not be negative, got %d", ErrInvalidZone, z.Name, z.Capacity)
+	}
+	if z.AdmitPerSecond < 0 || math.IsNaN(z.AdmitPerSecond) || math.IsInf(z.AdmitPerSecond, 0) {
+		return z, fmt.Errorf("%w: zone %q: admission rate must be a non-negative number, got %g", ErrInvalidZone, z.Name, z.AdmitPerSecond)
+	}
+	for _, d := range []*time.Duration{&z.Session, &z.ClaimWindow, &z.AbandonAfter, &z.DataTTL} {
+		if *d < 0 {
+			return z, fmt.Errorf("%w: zone %q: durations must not be negative, got %v", ErrInvalidZone, z.Name, *d)
+		}
+		*d = d.Truncate(time.Millisecond)
+	}
+	for _, t := range []*time.Time{&z.OpensAt, &z.ClosesAt} {
+		if !t.IsZero() {
+			*t = time.UnixMilli(t.UnixMilli()).UTC()
+		}
+	}
+	z.Name = strings.Clone(z.Name)
+	z.Version = 0
+	return z, nil
 }
 
 // Equal reports whether two states hold the same settings, ignoring Version.
