@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/dynamostore"
 	"github.com/waitroom/waitroom/store/memstore"
 	"github.com/waitroom/waitroom/store/redisstore"
 )
@@ -20,6 +21,17 @@ func openStore(ctx context.Context, raw string) (waitroom.Store, *waitroom.KeyRi
 		return memstore.New(), nil, nil
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
 		s, err := redisstore.Open(ctx, raw)
+		if err != nil {
+			return nil, nil, err
+		}
+		keys, err := s.SharedKeys(ctx)
+		if err != nil {
+			s.Close()
+			return nil, nil, err
+		}
+		return s, keys, nil
+	case "dynamodb":
+		s, err := dynamostore.Open(ctx, raw)
 		if err != nil {
 			return nil, nil, err
 		}
