@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 )
@@ -163,8 +162,8 @@ func (z ZoneState) Normalize() (ZoneState, error) {
 	if z.Capacity < 0 {
 		return z, fmt.Errorf("%w: zone %q: capacity must not be negative, got %d", ErrInvalidZone, z.Name, z.Capacity)
 	}
-	if z.AdmitPerSecond < 0 || math.IsNaN(z.AdmitPerSecond) || math.IsInf(z.AdmitPerSecond, 0) {
-		return z, fmt.Errorf("%w: zone %q: admission rate must be a non-negative number, got %g", ErrInvalidZone, z.Name, z.AdmitPerSecond)
+	if !(z.AdmitPerSecond >= 0 && z.AdmitPerSecond <= 1e9) {
+		return z, fmt.Errorf("%w: zone %q: admission rate must be between 0 and 1e9 per second, got %g", ErrInvalidZone, z.Name, z.AdmitPerSecond)
 	}
 	for _, d := range []*time.Duration{&z.Session, &z.ClaimWindow, &z.AbandonAfter, &z.DataTTL} {
 		if *d < 0 {

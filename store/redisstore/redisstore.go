@@ -306,30 +306,12 @@ func (r *reply) fail(i int) {
 
 // --- validation ---
 
-// normalize validates st and rounds it the way the store keeps it:
-// durations and instants at millisecond precision.
+// normalize validates st and rounds it the way every store keeps it.
 func normalize(st waitroom.ZoneState) (waitroom.ZoneState, error) {
-	if st.Name == "" {
-		return st, errors.New("waitroom: redisstore: zone name must not be empty")
+	st, err := st.Normalize()
+	if err != nil {
+		return st, fmt.Errorf("waitroom: redisstore: %w", err)
 	}
-	if st.Capacity < 0 {
-		return st, fmt.Errorf("waitroom: redisstore: zone %q: capacity must not be negative, got %d", st.Name, st.Capacity)
-	}
-	if st.AdmitPerSecond < 0 || st.AdmitPerSecond != st.AdmitPerSecond || st.AdmitPerSecond > 1e12 {
-		return st, fmt.Errorf("waitroom: redisstore: zone %q: admission rate must be between 0 and 1e12, got %g", st.Name, st.AdmitPerSecond)
-	}
-	for _, d := range []*time.Duration{&st.Session, &st.ClaimWindow, &st.AbandonAfter, &st.DataTTL} {
-		if *d < 0 {
-			return st, fmt.Errorf("waitroom: redisstore: zone %q: durations must not be negative, got %v", st.Name, *d)
-		}
-		*d = d.Truncate(time.Millisecond)
-	}
-	for _, t := range []*time.Time{&st.OpensAt, &st.ClosesAt} {
-		if !t.IsZero() {
-			*t = time.UnixMilli(t.UnixMilli()).UTC()
-		}
-	}
-	st.Version = 0
 	return st, nil
 }
 
