@@ -316,3 +316,32 @@ func TestErrorsArePrefixed(t *testing.T) {
 	assert.Contains(t, err.Error(), "waitroom:")
 	assert.True(t, errors.Is(err, waitroom.ErrZoneNotFound))
 }
+
+// A slot found past its deadline by Claim or Release is removed with
+// EventExpired; the visitor held nothing any more.
+func TestSlotFoundExpired(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	st := put(t, s, storetest.Zone("late"), t0)
+	a, ok, err := s.Enter(ctx, st.Name, "a", t0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	b, ok, err := s.Enter(ctx, st.Name, "b", t0)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	_, err = s.Claim(ctx, st.Name, "a", a.Until)
+	assert.ErrorIs(t, err, waitroom.ErrNotAdmitted, "an inside slot past its session holds nothing to claim")
+	released, err := s.Release(ctx, st.Name, "b", b.Until)
+	require.NoError(t, err)
+	assert.False(t, released, "a slot past its deadline was no longer held")
+
+	evs, err := s.ReadFeed(ctx, st.Name, 3, 10, 0)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+	for i, v := range []string{"a", "b"} {
+		assert.Equal(t, waitroom.EventExpired, evs[i].Kind)
+		assert.Equal(t, v, evs[i].Visitor)
+		assert.True(t, evs[i].FreesSlot())
+	}
+}
