@@ -3,9 +3,7 @@ package dynamostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
-	"strings"
 
 	"time"
 
@@ -269,34 +267,6 @@ func (s *Store) writerMeta(ctx context.Context, zone string) (meta, error) {
 
 // --- zone settings ---
 
-// normalize validates st and rounds it the way every store keeps it:
-// durations and instants at millisecond precision, instants in UTC.
-func normalize(st waitroom.ZoneState) (waitroom.ZoneState, error) {
-	if err := checkZone(st.Name); err != nil {
-		return st, err
-	}
-	if st.Capacity < 0 {
-		return st, fmt.Errorf("waitroom: dynamostore: zone %q: capacity must not be negative, got %d", st.Name, st.Capacity)
-	}
-	if st.AdmitPerSecond < 0 || math.IsNaN(st.AdmitPerSecond) || math.IsInf(st.AdmitPerSecond, 0) {
-		return st, fmt.Errorf("waitroom: dynamostore: zone %q: admission rate must be a non-negative number, got %g", st.Name, st.AdmitPerSecond)
-	}
-	for _, d := range []*time.Duration{&st.Session, &st.ClaimWindow, &st.AbandonAfter, &st.DataTTL} {
-		if *d < 0 {
-			return st, fmt.Errorf("waitroom: dynamostore: zone %q: durations must not be negative, got %v", st.Name, *d)
-		}
-		*d = d.Truncate(time.Millisecond)
-	}
-	for _, t := range []*time.Time{&st.OpensAt, &st.ClosesAt} {
-		if !t.IsZero() {
-			*t = time.UnixMilli(t.UnixMilli()).UTC()
-		}
-	}
-	st.Name = strings.Clone(st.Name)
-	st.Version = 0
-	return st, nil
-}
-
 // PutZone creates the zone or replaces its settings (see waitroom.Store).
 // A new zone (or one whose data has expired) starts a new epoch: an empty
 // queue, bucket and feed.
@@ -304,7 +274,7 @@ func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Tim
 	if err := s.check(); err != nil {
 		return waitroom.ZoneState{}, err
 	}
-	st, err := normalize(st)
+	st, err := st.Normalize()
 	if err != nil {
 		return waitroom.ZoneState{}, err
 	}
