@@ -221,8 +221,10 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 		size := uint64(min(allowed-admitted+2, 100))
 		if tail != math.MaxUint64 {
 			size = min(size, tail-cur+1)
-		} else if s.tailHint(m.st.Name) < cur {
+		} else if hint := s.tailHint(m.st.Name); hint < cur {
 			size = 1 // the line looked empty last time: read little
+		} else {
+			size = min(size, hint-cur+1) // no more than the line held last time
 		}
 		entries, visitors, t, err := s.readPlaces(ctx, k, cur, size, tail == math.MaxUint64)
 		if err != nil {

@@ -183,8 +183,9 @@ func (s *Store) eventExpires(st waitroom.ZoneState, now time.Time) int64 {
 // --- the cache of zone items ---
 
 type cachedMeta struct {
-	m  meta
-	at time.Time // wall clock of the read
+	m          meta
+	at         time.Time // wall clock of the read
+	refreshing bool      // a caller is reading the item again
 }
 
 // readMeta reads the zone item. maxAge > 0 accepts a copy read or written by
@@ -194,10 +195,22 @@ func (s *Store) readMeta(ctx context.Context, zone string, maxAge time.Duration)
 	if maxAge > 0 {
 		s.metaMu.Lock()
 		c := s.metas[zone]
-		s.metaMu.Unlock()
-		if c != nil && time.Since(c.at) <= maxAge {
-			return c.m, nil
+		if c != nil && (time.Since(c.at) <= maxAge || c.refreshing) {
+			// Fresh enough, or another caller is reading it now: many
+			// callers at once make one read, not one each.
+			m := c.m
+			s.metaMu.Unlock()
+			return m, nil
 		}
+		if c != nil {
+			c.refreshing = true
+			defer func() {
+				s.metaMu.Lock()
+				c.refreshing = false
+				s.metaMu.Unlock()
+			}()
+		}
+		s.metaMu.Unlock()
 	}
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &s.table, Key: metaKey(zone), ConsistentRead: aws.Bool(true),

@@ -94,13 +94,22 @@ func (v visitorRec) place(m *meta) waitroom.Place {
 // getVisitor reads a visitor item (strongly consistent); ok is false if
 // there is none.
 func (s *Store) getVisitor(ctx context.Context, k zkeys, visitor string) (visitorRec, bool, error) {
+	return s.readVisitor(ctx, k, visitor, true)
+}
+
+// readVisitor reads a visitor item; ok is false if there is none.
+func (s *Store) readVisitor(ctx context.Context, k zkeys, visitor string, consistent bool) (visitorRec, bool, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &s.table, Key: k.visitor(visitor), ConsistentRead: aws.Bool(true),
+		TableName: &s.table, Key: k.visitor(visitor), ConsistentRead: aws.Bool(consistent),
 	})
 	if err != nil {
 		return visitorRec{}, false, unavailable("read visitor", err)
 	}
-	s.usage.read(1)
+	if consistent {
+		s.usage.read(1)
+	} else {
+		s.usage.read(0.5)
+	}
 	if out.Item == nil {
 		return visitorRec{}, false, nil
 	}
@@ -446,6 +455,7 @@ func (s *Store) allocate(ctx context.Context, m *meta, n int) (uint64, error) {
 		return 0, unavailable("register: number places", err)
 	}
 	s.usage.write(1)
+	s.tailWrites.Add(1)
 	last := item(out.Attributes).uint("tl")
 	s.setTailHint(m.st.Name, last)
 	if last < uint64(n) {
@@ -516,7 +526,7 @@ func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Tim
 	if err != nil {
 		return waitroom.Place{}, err
 	}
-	v, ok, err := s.getVisitor(ctx, m.keys(), visitor)
+	v, ok, err := s.readVisitor(ctx, m.keys(), visitor, !s.cfg.eventual)
 	if err != nil {
 		return waitroom.Place{}, err
 	}

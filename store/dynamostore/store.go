@@ -44,6 +44,7 @@ type options struct {
 	cacheAge      time.Duration
 	feedRetention time.Duration
 	streamResync  time.Duration
+	eventual      bool
 	wallClock     func() time.Time
 }
 
@@ -84,6 +85,14 @@ func WithCacheAge(d time.Duration) Option { return func(c *options) { c.cacheAge
 // longer. Default 0: events live as long as the rest of the zone's data.
 func WithFeedRetention(d time.Duration) Option { return func(c *options) { c.feedRetention = d } }
 
+// WithEventuallyConsistentPositions makes Position read the visitor item
+// with an eventually consistent read: half the read units (0.5 instead of
+// 1 per call), at the price of a place that may be up to about a second
+// old (a visitor just registered on another instance may read as not
+// queued, which the Room answers by registering it again, idempotently).
+// Default: strongly consistent reads.
+func WithEventuallyConsistentPositions() Option { return func(c *options) { c.eventual = true } }
+
 // withStreamResync sets how long a reader relies on the stream alone
 // before it queries the outbox again. For tests.
 func withStreamResync(d time.Duration) Option { return func(c *options) { c.streamResync = d } }
@@ -117,6 +126,7 @@ type Store struct {
 
 	usage       usage
 	feedQueries atomic.Int64 // outbox queries made by ReadFeed
+	tailWrites  atomic.Int64 // updates of tail counters (one per registration batch)
 
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
