@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,10 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/middleware"
+	"github.com/waitroom/waitroom/store/memstore"
 )
 
 // chromiumPath finds the browser: $WAITROOM_CHROMIUM, else chromium on PATH.
@@ -32,18 +38,49 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// newBrowser starts a headless Chromium with a fresh profile, stopped when
-// the test ends.
+// browser is the Chromium process the browser tests share: starting one
+// costs seconds, a fresh browser context (its own cookies) per test does not.
+var browser struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	dir    string
+	err    error
+}
+
+// newBrowser returns a new tab in a fresh browser context of the shared
+// headless Chromium, closed when the test ends.
 func newBrowser(t *testing.T) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(t.TempDir()))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(actx)
+	path := chromiumPath(t)
+	browser.once.Do(func() {
+		browser.dir, browser.err = os.MkdirTemp("", "waitroom-chromium-")
+		if browser.err != nil {
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
+			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true),
+			chromedp.NoFirstRun, chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(browser.dir))
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(actx)
+		browser.ctx, browser.cancel = ctx, func() { cancel(); cancelAlloc() }
+		browser.err = chromedp.Do(ctx) // start the browser with a context that has no deadline
+	})
+	require.NoError(t, browser.err)
+	ctx, cancel := chromedp.NewContext(browser.ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	require.NoError(t, chromedp.Do(ctx)) // start the browser with a context that has no deadline
+	require.NoError(t, chromedp.Do(ctx))
 	return ctx
+}
+
+// TestMain stops the shared browser after the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if browser.cancel != nil {
+		browser.cancel()
+		os.RemoveAll(browser.dir)
+	}
+	os.Exit(code)
 }
 
 // waitFor waits until the page's expression is truthy and returns its value,
@@ -67,33 +104,147 @@ func waitFor(t *testing.T, ctx context.Context, expr string, timeout time.Durati
 
 const insideExpr = `document.body && document.body.innerText.startsWith("inside ") && location.pathname + location.search`
 
+// liveExpr is how the waiting page follows the line, once it does.
+const liveExpr = `document.documentElement.dataset.wrLive || ""`
+
+// screenshot saves what the browser shows as a test artifact, under
+// $WAITROOM_ARTIFACTS (default: the system's temporary directory).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	dir := os.Getenv("WAITROOM_ARTIFACTS")
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	path := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot of the waiting page: %s", path)
+}
+
+func disableScripts(t *testing.T, ctx context.Context) {
+	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+		return err
+	})))
+}
+
+// liveEnv is a real Room (real clock, 20ms exchanger tick, memory store)
+// behind the middleware, served on loopback, with one visitor inside a
+// zone of capacity 1.
+func liveEnv(t *testing.T, opts ...middleware.Option) (*waitroom.Room, *httptest.Server, *client) {
+	room, err := waitroom.New(memstore.New(), waitroom.WithZone(checkoutZone(1)),
+		waitroom.WithTick(20*time.Millisecond), waitroom.WithKeys(testRing(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { room.Close() })
+	h := middleware.Wrap(room, &origin{}, opts...)
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle("/favicon.ico", http.NotFoundHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.Close() }) // before the server: open streams end first
+	first := newClient(h)
+	require.Equal(t, http.StatusOK, first.get("/checkout").StatusCode)
+	return room, srv, first
+}
+
+// letInWithinTwoSeconds opens the protected URL, sees the waiting page at
+// position 1 following the line by how, releases the visitor inside, and
+// expects the browser on the protected page by itself within 2 seconds.
+func letInWithinTwoSeconds(t *testing.T, how string, opts ...middleware.Option) {
+	room, srv, first := liveEnv(t, opts...)
+	ctx := newBrowser(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=7")))
+	pos, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-position").textContent`))
+	require.NoError(t, err)
+	assert.Equal(t, "1", pos)
+	assert.Equal(t, how, waitFor(t, ctx, liveExpr, 5*time.Second))
+	screenshot(t, ctx, "waiting-page-"+how+".png")
+
+	start := time.Now()
+	_, err = room.Release(context.Background(), "checkout", first.id)
+	require.NoError(t, err)
+	assert.Equal(t, "/checkout/seat?row=7", waitFor(t, ctx, insideExpr, 2*time.Second))
+	t.Logf("%s: on the protected page %v after the release", how, time.Since(start).Round(time.Millisecond))
+}
+
+func TestBrowserIsLetInByWebSocket(t *testing.T) {
+	letInWithinTwoSeconds(t, "websocket")
+}
+
+func TestBrowserIsLetInByEventStream(t *testing.T) {
+	letInWithinTwoSeconds(t, "sse", middleware.WithWebSocket(false))
+}
+
+func TestBrowserWithoutJavaScriptIsLetInByRefresh(t *testing.T) {
+	room, srv, first := liveEnv(t, middleware.WithMaxRetryAfter(time.Second))
+	ctx := newBrowser(t)
+	disableScripts(t, ctx)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=9")))
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	require.NoError(t, err)
+	assert.Equal(t, "You are in line", title)
+	screenshot(t, ctx, "waiting-page-noscript.png")
+
+	start := time.Now()
+	_, err = room.Release(context.Background(), "checkout", first.id)
+	require.NoError(t, err)
+	// The <noscript> refresh asks for the protected URL again, which claims.
+	assert.Equal(t, "/checkout/seat?row=9", waitFor(t, ctx, insideExpr, 2*time.Second))
+	t.Logf("refresh: on the protected page %v after the release", time.Since(start).Round(time.Millisecond))
+}
+
+func TestBrowserWaitingPageOnAPhone(t *testing.T) {
+	_, srv, _ := liveEnv(t)
+	ctx := newBrowser(t)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate(srv.URL+"/checkout")))
+	assert.Equal(t, "websocket", waitFor(t, ctx, liveExpr, 5*time.Second))
+	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
+	require.NoError(t, err)
+	assert.True(t, fits, "the page scrolls sideways at phone width")
+	live, err := chromedp.Run(ctx, chromedp.Evaluate[string](
+		`document.getElementById("wr-position").closest("[aria-live]").getAttribute("aria-live")`))
+	require.NoError(t, err)
+	assert.Equal(t, "polite", live, "the position is not announced")
+	lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
+	require.NoError(t, err)
+	assert.Equal(t, "en", lang)
+	how, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-how").textContent`))
+	require.NoError(t, err)
+	assert.Contains(t, how, "updates by itself")
+	screenshot(t, ctx, "waiting-page-phone.png")
+}
+
 // browserEnv's zone asks waiting pages to come back every second (a third of
-// AbandonAfter), so the browser tests are quick.
-func browserEnv(t *testing.T) (*env, *httptest.Server, *client) {
+// AbandonAfter), so the polling tests are quick. Its Room is stepped by hand.
+func browserEnv(t *testing.T, opts ...middleware.Option) (*env, *httptest.Server, *client) {
 	z := checkoutZone(1)
 	z.AbandonAfter = 3 * time.Second
-	e := newEnv(t, z, nil)
+	e := newEnv(t, z, nil, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/", e.h)
 	mux.Handle("/favicon.ico", http.NotFoundHandler())
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { e.h.Close() })
 	first := e.client()
 	require.Equal(t, http.StatusOK, first.get("/checkout").StatusCode)
 	return e, srv, first
 }
 
-func TestBrowserWaitsThenIsLetIn(t *testing.T) {
-	e, srv, first := browserEnv(t)
+func TestBrowserPollsWithoutPushChannels(t *testing.T) {
+	e, srv, first := browserEnv(t, middleware.WithWebSocket(false), middleware.WithServerSentEvents(false))
 	ctx := newBrowser(t)
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=7")))
 	pos, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-position").textContent`))
 	require.NoError(t, err)
 	assert.Equal(t, "1", pos)
-	lang, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.lang`))
-	require.NoError(t, err)
-	assert.Equal(t, "en", lang)
+	assert.Equal(t, "polling", waitFor(t, ctx, liveExpr, 5*time.Second))
 	// The page polls the status endpoint: still waiting, still on the page.
 	waitFor(t, ctx, `document.getElementById("wr-every").textContent === "1" && "polling"`, 5*time.Second)
 
@@ -106,22 +257,13 @@ func TestBrowserWaitsThenIsLetIn(t *testing.T) {
 	assert.EqualValues(t, 2, e.origin.calls.Load())
 }
 
-func TestBrowserWithoutJavaScriptRefreshes(t *testing.T) {
-	e, srv, first := browserEnv(t)
+func TestBrowserFallsBackFromRefusedWebSocket(t *testing.T) {
+	// The websocket endpoint refuses this origin's connections (a proxy
+	// that strips Upgrade looks the same to the page): the page uses SSE.
+	_, srv, _ := liveEnv(t, middleware.WithOriginCheck(func(r *http.Request, origin string) bool {
+		return r.URL.Path != "/.waitroom/ws"
+	}))
 	ctx := newBrowser(t)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-		_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
-		return err
-	})))
-
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=8")))
-	title, err := chromedp.Run(ctx, chromedp.Title())
-	require.NoError(t, err)
-	assert.Equal(t, "You are in line", title)
-
-	_, err = e.room.Release(context.Background(), "checkout", first.id)
-	require.NoError(t, err)
-	e.step(t)
-	// The <noscript> refresh asks for the protected URL again, which claims.
-	assert.Equal(t, "/checkout/seat?row=8", waitFor(t, ctx, insideExpr, 15*time.Second))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
+	assert.Equal(t, "sse", waitFor(t, ctx, liveExpr, 5*time.Second))
 }

@@ -26,6 +26,8 @@ type edge struct {
 	zonesMu sync.RWMutex
 	zones   map[string]*zoneCache
 
+	push *push // the waiting pages' open connections
+
 	live        atomic.Bool // subscribed: caches are kept in sync
 	unsubscribe func()
 	closeOnce   sync.Once
@@ -84,6 +86,7 @@ func newEdge(room *waitroom.Room, opts []Option) *edge {
 	e.revoked, _ = lru.New[string, struct{}](e.cfg.cacheSize)
 	e.waiting, _ = lru.New[visitorKey, cachedPlace](e.cfg.cacheSize)
 	e.writers.New = func() any { return new(responseWriter) }
+	e.push = newPush(e)
 	if room != nil {
 		e.unsubscribe = room.Subscribe(e.onEvent)
 		e.live.Store(true)
@@ -91,10 +94,11 @@ func newEdge(room *waitroom.Room, opts []Option) *edge {
 	return e
 }
 
-// close unsubscribes from the feed and stops using the caches, which would
-// no longer learn of releases and admissions.
+// close closes the push connections, unsubscribes from the feed and stops
+// using the caches, which would no longer learn of releases and admissions.
 func (e *edge) close() {
 	e.closeOnce.Do(func() {
+		e.push.close()
 		e.live.Store(false)
 		if e.unsubscribe != nil {
 			e.unsubscribe()
@@ -105,10 +109,11 @@ func (e *edge) close() {
 	})
 }
 
-// onEvent keeps the caches in sync with the change feed. It runs on the
-// Room's feed goroutine and only touches memory. A push channel to waiting
-// pages would learn of admissions here too.
+// onEvent keeps the caches in sync with the change feed and tells the
+// push connections. It runs on the Room's feed goroutine and only touches
+// memory.
 func (e *edge) onEvent(ev waitroom.Event) {
+	e.push.onEvent(ev)
 	switch ev.Kind {
 	case waitroom.EventResync:
 		e.zonesMu.RLock()

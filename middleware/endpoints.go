@@ -11,11 +11,14 @@ import (
 )
 
 // serveReserved answers a request under the prefix; sub is the path after
-// it. A push channel for the waiting page (websocket, server-sent events)
-// belongs here, next to status: its events carry the same report.
+// it. The push channels (ws, events) carry the status endpoint's report.
 func (e *edge) serveReserved(w http.ResponseWriter, r *http.Request, sub string) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch sub {
+	case "/ws":
+		e.serveWebSocket(w, r)
+	case "/events":
+		e.serveEvents(w, r)
 	case "/status":
 		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 			return
@@ -90,7 +93,7 @@ func (e *edge) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	now := e.room.Now()
 	if s, ok := e.cachedStanding(zone, v.ID, now); ok {
-		writeJSON(w, http.StatusOK, e.pageData(r, zone, s, now).report())
+		writeJSON(w, http.StatusOK, e.pageData(e.returnURL(r), zone, s, now).report())
 		return
 	}
 	zc := e.zoneCache(zone)
@@ -103,7 +106,7 @@ func (e *edge) serveStatus(w http.ResponseWriter, r *http.Request) {
 	e.recovered()
 	s := standingOf(out)
 	e.keepStanding(zc, gen, zone, v.ID, s, now)
-	writeJSON(w, http.StatusOK, e.pageData(r, zone, s, now).report())
+	writeJSON(w, http.StatusOK, e.pageData(e.returnURL(r), zone, s, now).report())
 }
 
 // noPlace answers a request that holds no valid place in zone's line: 404
@@ -165,13 +168,13 @@ func (e *edge) serveClaim(w http.ResponseWriter, r *http.Request) {
 		seeOther(w, ret)
 	case waitroom.StateClosed:
 		if asJSON {
-			writeJSON(w, http.StatusGone, e.pageData(r, zone, standingOf(out), now).report())
+			writeJSON(w, http.StatusGone, e.pageData(e.returnURL(r), zone, standingOf(out), now).report())
 			return
 		}
 		seeOther(w, ret)
 	default:
 		if asJSON {
-			writeJSON(w, http.StatusConflict, e.pageData(r, zone, standingOf(out), now).report())
+			writeJSON(w, http.StatusConflict, e.pageData(e.returnURL(r), zone, standingOf(out), now).report())
 			return
 		}
 		seeOther(w, ret)

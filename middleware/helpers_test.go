@@ -282,6 +282,7 @@ type report struct {
 	OpensAt           *string `json:"opens_at"`
 	RetryAfterSeconds int     `json:"retry_after_seconds"`
 	Progress          int     `json:"progress"`
+	ClaimURL          string  `json:"claim_url"`
 }
 
 // getJSON requests target as JSON; rep is zero unless the answer is JSON.

@@ -1,7 +1,8 @@
 // Package middleware puts a waitroom.Room in front of an http.Handler: it
 // lets visitors with a valid access token through, queues everyone else on
-// a waiting page (or JSON) that follows their place in line, and serves the
-// status, claim and release endpoints the page uses.
+// a waiting page (or JSON) that follows their place in line live, and
+// serves the endpoints the page uses (status, claim, release, and the
+// websocket and event stream that push its updates).
 //
 // A request for a path of a zone goes through these steps:
 //
@@ -33,13 +34,59 @@
 //	GET  {prefix}/status?zone=Z          the visitor's standing, as JSON (never claims)
 //	GET  {prefix}/claim?zone=Z&return=U  claims an admitted visitor's slot, sets the access cookie, 303 to U
 //	POST {prefix}/release?zone=Z         gives up the slot or the place in line, clears the cookies, 204
+//	GET  {prefix}/ws?zone=Z&return=U     websocket: pushes the visitor's standing (WithWebSocket)
+//	GET  {prefix}/events?zone=Z&return=U server-sent events: the same messages (WithServerSentEvents)
 //
-// JSON bodies (waiting page and status endpoint) have the fields state
-// ("waiting", "admitted", "inside", "closed", "unavailable" or "none"),
-// zone, position (ahead+1 while waiting), ahead, eta_seconds,
+// JSON bodies (waiting page, status endpoint, push messages) have the
+// fields state ("waiting", "admitted", "inside", "closed", "unavailable" or
+// "none"), zone, position (ahead+1 while waiting), ahead, eta_seconds,
 // eta_low_seconds, eta_high_seconds, opens_at (RFC 3339, omitted when open),
-// retry_after_seconds, and for the page's script progress (0-100),
-// eta_text and eta_range_text.
+// retry_after_seconds, for the page's script progress (0-100), eta_text and
+// eta_range_text, and when the state is "admitted" or "inside", claim_url:
+// the claim endpoint for the zone and the return URL (the request's return
+// parameter where it is a path on this site outside the prefix, else "/").
+//
+// # Live updates
+//
+// The waiting page follows the line over the best channel that works: a
+// websocket, else server-sent events, else polling the status endpoint
+// every retry_after_seconds, else (no JavaScript) a <meta> refresh of the
+// protected URL. A push connection sends one text message (websocket) or
+// one "data:" event (event stream) with the report above when it opens and
+// whenever the report changes: the line's moves are read from the Room's
+// change feed, so admissions made by any instance count, and they are
+// coalesced to at most one message per WithPushInterval. The visitor's own
+// turn is pushed at once as a report with state "admitted" and claim_url,
+// after which the server closes the connection (websocket status 1000,
+// end of stream); the page goes to claim_url, which sets the access cookie
+// and returns the visitor to the URL it first asked for. A report with
+// state "closed" (the sale has ended) also ends the connection.
+//
+// An open connection is the visitor's heartbeat: it calls Room.Status
+// every quarter of the zone's AbandonAfter, so its place is kept, and a
+// visitor whose connection dropped is skipped AbandonAfter after its last
+// heartbeat. A websocket is pinged every 20 seconds (at most every
+// AbandonAfter/2) and closed if no pong comes within 10; an event stream
+// ends after 30 seconds (at most AbandonAfter/2) and the browser opens it
+// again, so a client that vanished without closing stops counting as
+// present.
+//
+// A push handshake is refused with a JSON error and these codes: 400 for a
+// missing, malformed or unknown zone; 401 without a valid visitor token for
+// the zone (missing, forged, expired, another zone's: load the protected
+// page first); 403 for an Origin the Handler does not allow (same host by
+// default, see WithOrigins and WithOriginCheck); 429 past the connections
+// per client address, 503 past the connections in all, after Close, or
+// when the store fails, both with Retry-After (WithMaxConnectionsPerIP,
+// WithMaxConnections); 404 when the endpoint is turned off; 426 for a
+// request to {prefix}/ws that is not a websocket handshake. A refused page
+// falls back to the next channel.
+//
+// Handler.Close closes every push connection (websocket status 1001, end
+// of stream) and waits for their goroutines; so does closing the Room
+// (within a quarter second) and shutting down the http.Server that serves
+// them (http.Server.Shutdown: the Handler registers itself with
+// RegisterOnShutdown when it first serves a push connection).
 //
 // Status codes: waiting 429 (WithStatus); sale ended 410 Gone; store
 // failure 503 with Retry-After. The status endpoint answers 200 for every
@@ -61,7 +108,8 @@ import (
 )
 
 // A Handler protects the zones of a Room in front of another handler. It is
-// safe for concurrent use. Close unsubscribes it from the Room's change feed.
+// safe for concurrent use. Close ends its push connections and
+// unsubscribes it from the Room's change feed.
 type Handler struct {
 	e    *edge
 	next http.Handler
@@ -80,8 +128,8 @@ func Wrap(room *waitroom.Room, next http.Handler, opts ...Option) *Handler {
 
 // New returns the middleware form of Wrap, for routers that chain
 // func(http.Handler) http.Handler (chi, alice). Every handler it wraps
-// shares one edge cache and one subscription to the Room's change feed,
-// which ends when the Room closes.
+// shares one edge cache, one subscription to the Room's change feed and
+// one set of push connections, which end when the Room closes.
 func New(room *waitroom.Room, opts ...Option) func(http.Handler) http.Handler {
 	e := newEdge(room, opts)
 	return func(next http.Handler) http.Handler {
@@ -92,8 +140,10 @@ func New(room *waitroom.Room, opts ...Option) func(http.Handler) http.Handler {
 	}
 }
 
-// Close unsubscribes the Handler from the Room's change feed. Requests
-// served after Close skip the edge cache and keep working.
+// Close closes the Handler's push connections (websockets, event streams),
+// waits for their goroutines to end, and unsubscribes the Handler from the
+// Room's change feed. Requests served after Close skip the edge cache and
+// keep working; push handshakes get 503 and the page polls.
 func (h *Handler) Close() error {
 	h.e.close()
 	return nil

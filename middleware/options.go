@@ -3,6 +3,7 @@ package middleware
 import (
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +17,20 @@ const (
 	DefaultFullTTL       = time.Second
 	DefaultPositionTTL   = time.Second
 	DefaultReleaseHeader = "Waitroom-Release"
+
+	// DefaultMaxConnections caps the open push connections (websockets
+	// and event streams) of one Handler.
+	DefaultMaxConnections = 10000
+	// DefaultMaxConnectionsPerIP caps the open push connections of one
+	// client address. It is generous because many visitors can share one
+	// address (offices, mobile carriers' NAT); a refused page polls.
+	DefaultMaxConnectionsPerIP = 32
+	// DefaultPushInterval is the least time between two position updates
+	// pushed to one page: the line's moves within it make one update.
+	DefaultPushInterval = 250 * time.Millisecond
+	// DefaultMaxRetryAfter caps Retry-After, the poll interval of the
+	// page's script and the refresh of pages without JavaScript.
+	DefaultMaxRetryAfter = 30 * time.Second
 )
 
 // An Option configures a Handler.
@@ -35,12 +50,25 @@ type config struct {
 	positionTTL   time.Duration
 	releaseHeader string
 	logger        *slog.Logger
+
+	websocket      bool
+	events         bool
+	origins        []string
+	originCheck    func(r *http.Request, origin string) bool
+	maxConns       int
+	maxConnsPerIP  int
+	clientIP       func(*http.Request) string
+	pushInterval   time.Duration
+	maxRetryAfter  int // seconds, at least 1
+	maxRetryAfterD time.Duration
 }
 
 func newConfig(opts []Option) config {
 	c := config{
 		prefix: DefaultPrefix, status: DefaultStatus, cacheSize: DefaultCacheSize,
 		fullTTL: DefaultFullTTL, positionTTL: DefaultPositionTTL, releaseHeader: DefaultReleaseHeader,
+		websocket: true, events: true, maxConns: DefaultMaxConnections, maxConnsPerIP: DefaultMaxConnectionsPerIP,
+		pushInterval: DefaultPushInterval, maxRetryAfterD: DefaultMaxRetryAfter,
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -74,11 +102,36 @@ func newConfig(opts []Option) config {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	if c.maxConns <= 0 {
+		c.maxConns = DefaultMaxConnections
+	}
+	if c.maxConnsPerIP <= 0 {
+		c.maxConnsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if c.clientIP == nil {
+		c.clientIP = remoteIP
+	}
+	if c.pushInterval <= 0 {
+		c.pushInterval = DefaultPushInterval
+	}
+	if c.maxRetryAfterD <= 0 {
+		c.maxRetryAfterD = DefaultMaxRetryAfter
+	}
+	c.maxRetryAfter = max(1, int(c.maxRetryAfterD/time.Second))
 	return c
 }
 
+// remoteIP is the address of the request's peer, without its port.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 // WithPrefix sets the path prefix of the reserved endpoints (status, claim,
-// release). Requests under it are answered by the Handler and never reach
+// release, ws, events). Requests under it are answered by the Handler and never reach
 // the next handler. Default "/.waitroom"; a prefix that does not start with
 // '/' selects the default.
 func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = prefix } }
@@ -88,9 +141,11 @@ func WithPrefix(prefix string) Option { return func(c *config) { c.prefix = pref
 func WithStatus(code int) Option { return func(c *config) { c.status = code } }
 
 // WithTemplate replaces the built-in waiting page. The template is executed
-// with a PageData (see its fields) for the waiting page, the "sale has
-// ended" page and the "temporarily unavailable" page; PageData.State tells
-// them apart. Default: the embedded page.html, which has no external assets.
+// with a PageData (its fields are the template's variables) for the waiting
+// page, the "sale has ended" page and the "temporarily unavailable" page;
+// PageData.State tells them apart. PageData's documentation says how a page
+// follows the line live. Default: the embedded page.html, which has no
+// external assets and is a working example of all of it.
 func WithTemplate(t *template.Template) Option { return func(c *config) { c.page = t } }
 
 // WithBypassPaths lets requests whose URL path starts with one of the
@@ -147,3 +202,63 @@ func WithReleaseHeader(name string) Option { return func(c *config) { c.releaseH
 // WithLogger sets the logger for store failures met while serving requests.
 // Error texts are logged, never sent to clients. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithMaxRetryAfter caps how long a waiting visitor is told to wait before
+// asking again: the Retry-After header, the poll interval of the page's
+// script (when no push channel works) and the <meta> refresh of pages
+// without JavaScript. Below it the interval is a tenth of the expected
+// wait, at least 2 seconds, and never more than a third of the zone's
+// AbandonAfter. It is counted in whole seconds, at least 1. Default 30s;
+// d <= 0 selects the default.
+func WithMaxRetryAfter(d time.Duration) Option { return func(c *config) { c.maxRetryAfterD = d } }
+
+// WithWebSocket turns the websocket endpoint ({prefix}/ws) on or off. Off,
+// it answers 404 and the page falls back to server-sent events. Default on.
+func WithWebSocket(on bool) Option { return func(c *config) { c.websocket = on } }
+
+// WithServerSentEvents turns the event-stream endpoint ({prefix}/events) on
+// or off. Off, it answers 404 and a page without a websocket polls the
+// status endpoint. Default on.
+func WithServerSentEvents(on bool) Option { return func(c *config) { c.events = on } }
+
+// WithOrigins allows pages of other origins to open push connections, in
+// addition to pages of the request's own host. Each pattern is matched,
+// case-insensitively with path.Match, against the Origin header's host
+// ("shop.example", "*.shop.example"), or against "scheme://host" when it
+// contains "://". Default none: same host only.
+func WithOrigins(patterns ...string) Option {
+	return func(c *config) { c.origins = append(c.origins, patterns...) }
+}
+
+// WithOriginCheck replaces the origin rule of push connections (same host,
+// plus WithOrigins) by f, called for every push request that carries an
+// Origin header; false answers 403. Requests without an Origin header
+// (clients other than browsers, which always send it on a websocket
+// handshake) are not checked. Default: the same-host rule.
+func WithOriginCheck(f func(r *http.Request, origin string) bool) Option {
+	return func(c *config) { c.originCheck = f }
+}
+
+// WithMaxConnections caps the push connections (websockets and event
+// streams together) open at once on this Handler; past it a new one gets
+// 503 with Retry-After and its page polls instead. Default 10000; n <= 0
+// selects the default.
+func WithMaxConnections(n int) Option { return func(c *config) { c.maxConns = n } }
+
+// WithMaxConnectionsPerIP caps the push connections open at once from one
+// client address (WithClientIP); past it a new one gets 429 with
+// Retry-After and its page polls instead. Default 32; n <= 0 selects the
+// default.
+func WithMaxConnectionsPerIP(n int) Option { return func(c *config) { c.maxConnsPerIP = n } }
+
+// WithClientIP sets how the client address counted by
+// WithMaxConnectionsPerIP is read from a request, for servers behind a
+// proxy (read the header your proxy sets, and only from your proxy).
+// Default: the host part of Request.RemoteAddr.
+func WithClientIP(f func(*http.Request) string) Option { return func(c *config) { c.clientIP = f } }
+
+// WithPushInterval sets the least time between two position updates
+// pushed to one page: the moves of the line within it (a tick that lets
+// 1000 visitors in) make one update. A visitor's own turn is pushed at
+// once, whatever the interval. Default 250ms; d <= 0 selects the default.
+func WithPushInterval(d time.Duration) Option { return func(c *config) { c.pushInterval = d } }

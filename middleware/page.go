@@ -32,7 +32,17 @@ const (
 const unavailableRetry = 5
 
 // PageData is what the waiting page template (built-in or WithTemplate) is
-// executed with. Every field is plain data; html/template escapes it.
+// executed with: these fields are the template's variables ({{.Position}},
+// {{.ClaimURL}} ...). Every field is plain data; html/template escapes it
+// for its context (a URL in a <script> becomes a quoted JavaScript string).
+//
+// A custom page that wants live updates opens WebSocketURL (making it
+// absolute: "ws://" or "wss://" + location.host + WebSocketURL), else
+// EventsURL with an EventSource, else polls StatusURL every RetryAfter
+// seconds; each message is a JSON report (see the package documentation)
+// and a report whose state is "admitted" or "inside" sends the page to its
+// claim_url. Without JavaScript, <meta http-equiv="refresh"
+// content="{{.RetryAfter}}"> asks the protected URL again, which claims.
 type PageData struct {
 	// State is "waiting" (in line), "closed" (the sale has ended) or
 	// "unavailable" (the store cannot be reached; status 503).
@@ -71,6 +81,11 @@ type PageData struct {
 	// it. ClaimURL is where the page sends the visitor once admitted; it
 	// comes back to ReturnURL, the URL the visitor first asked for.
 	StatusURL, ClaimURL, ReturnURL string
+	// WebSocketURL and EventsURL are the paths of the push endpoints for
+	// this zone and ReturnURL (websocket and server-sent events); each is
+	// empty when its endpoint is turned off (WithWebSocket,
+	// WithServerSentEvents).
+	WebSocketURL, EventsURL string
 }
 
 // report is the JSON form of a visitor's standing.
@@ -87,27 +102,53 @@ type report struct {
 	Progress          int    `json:"progress"`
 	ETAText           string `json:"eta_text,omitempty"`
 	ETARangeText      string `json:"eta_range_text,omitempty"`
+	ClaimURL          string `json:"claim_url,omitempty"`
 }
 
 func (d *PageData) report() report {
-	return report{
+	r := report{
 		State: d.State, Zone: d.Zone, Position: d.Position, Ahead: d.Ahead,
 		ETASeconds: secondsOf(d.ETA), ETALowSeconds: secondsOf(d.ETALow), ETAHighSeconds: secondsOf(d.ETAHigh),
 		OpensAt: d.OpensAtRFC3339, RetryAfterSeconds: d.RetryAfter, Progress: d.Progress,
 		ETAText: d.ETAText, ETARangeText: d.ETARangeText,
 	}
+	if d.State == "admitted" || d.State == "inside" {
+		r.ClaimURL = d.ClaimURL
+	}
+	return r
 }
 
 func secondsOf(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 
-// pageData describes a visitor's standing for the page and the JSON.
-func (e *edge) pageData(r *http.Request, zone string, s standing, now time.Time) *PageData {
-	d := &PageData{State: s.state.String(), Zone: zone, StatusURL: e.cfg.prefix + "/status?zone=" + zone}
-	d.ReturnURL = r.URL.RequestURI()
-	if !safeReturn(d.ReturnURL) {
-		d.ReturnURL = "/"
+// returnURL is where a visitor goes back to once let in: the protected URL
+// it asked for, or for a reserved endpoint its "return" parameter (a path
+// on this site outside the prefix), else "/".
+func (e *edge) returnURL(r *http.Request) string {
+	ret := r.URL.RequestURI()
+	if p := r.URL.Path; p == e.cfg.prefix || strings.HasPrefix(p, e.cfg.prefixSlash) {
+		ret = r.URL.Query().Get("return")
+		if strings.HasPrefix(ret, e.cfg.prefixSlash) || ret == e.cfg.prefix {
+			ret = ""
+		}
 	}
-	d.ClaimURL = e.cfg.prefix + "/claim?" + url.Values{"zone": {zone}, "return": {d.ReturnURL}}.Encode()
+	if !safeReturn(ret) {
+		return "/"
+	}
+	return ret
+}
+
+// pageData describes a visitor's standing for the page and the JSON; ret
+// is the visitor's return URL (returnURL).
+func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
+	d := &PageData{State: s.state.String(), Zone: zone, StatusURL: e.cfg.prefix + "/status?zone=" + zone, ReturnURL: ret}
+	q := url.Values{"zone": {zone}, "return": {ret}}.Encode()
+	d.ClaimURL = e.cfg.prefix + "/claim?" + q
+	if e.cfg.websocket {
+		d.WebSocketURL = e.cfg.prefix + "/ws?" + q
+	}
+	if e.cfg.events {
+		d.EventsURL = e.cfg.prefix + "/events?" + q
+	}
 	if s.opensAt.After(now) {
 		d.OpensAt = s.opensAt
 		d.OpensAtText = s.opensAt.UTC().Format("Mon 2 Jan 2006, 15:04 MST")
@@ -125,7 +166,7 @@ func (e *edge) pageData(r *http.Request, zone string, s standing, now time.Time)
 		if z, ok := e.room.Zone(zone); ok {
 			abandon = z.AbandonAfter
 		}
-		d.RetryAfter = retryAfter(s.eta.Expected, abandon)
+		d.RetryAfter = min(retryAfter(s.eta.Expected, abandon), e.cfg.maxRetryAfter)
 	case waitroom.StateAdmitted, waitroom.StateInside:
 		d.StatusCode = http.StatusOK
 		d.Progress = 100
@@ -202,13 +243,13 @@ func etaRangeText(lo, hi time.Duration) string {
 // serveStanding answers a protected request of a visitor who is not let
 // in: the waiting page or the "sale has ended" page, as HTML or JSON.
 func (e *edge) serveStanding(w http.ResponseWriter, r *http.Request, zone string, s standing, now time.Time) {
-	e.respond(w, r, e.pageData(r, zone, s, now))
+	e.respond(w, r, e.pageData(e.returnURL(r), zone, s, now))
 }
 
 // serveUnavailable answers a protected request while the store cannot be
 // reached and the policy is FailClosed.
 func (e *edge) serveUnavailable(w http.ResponseWriter, r *http.Request, zone string) {
-	d := e.pageData(r, zone, standing{}, e.room.Now())
+	d := e.pageData(e.returnURL(r), zone, standing{}, e.room.Now())
 	d.State, d.StatusCode, d.RetryAfter = stateUnavailable, http.StatusServiceUnavailable, unavailableRetry
 	e.respond(w, r, d)
 }
