@@ -136,6 +136,15 @@ func TestZoneExpiresAfterLastWrite(t *testing.T) {
 	assert.Equal(t, uint64(1), p.Seq, "queue numbers start again")
 }
 
+func TestZoneWithoutDataTTLStays(t *testing.T) {
+	s := newStore(t)
+	zs := storetest.Zone("forever")
+	zs.DataTTL = 0
+	put(t, s, zs, t0)
+	_, err := s.Stats(t.Context(), zs.Name, t0.Add(24*365*time.Hour))
+	assert.NoError(t, err, "a zone with DataTTL 0 never expires")
+}
+
 func TestZoneExpiresAfterClose(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()

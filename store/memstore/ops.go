@@ -40,8 +40,9 @@ func normalize(st waitroom.ZoneState) (waitroom.ZoneState, error) {
 
 // PutZone creates the zone or replaces its settings (see waitroom.Store).
 // A zone whose data has expired at now is created afresh, at version 1,
-// with an empty queue, bucket and feed. PutZone also removes every other
-// zone whose data has expired at now.
+// with an empty queue, bucket and feed. A zone with DataTTL 0 never
+// expires. PutZone also removes every other zone whose data has expired at
+// now.
 func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Time) (waitroom.ZoneState, error) {
 	if err := s.check(); err != nil {
 		return waitroom.ZoneState{}, err

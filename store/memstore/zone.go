@@ -97,8 +97,12 @@ func newZone(st waitroom.ZoneState, now int64, feedSize int) *zone {
 	return z
 }
 
-// expiredAt reports whether the zone's data has expired at now.
+// expiredAt reports whether the zone's data has expired at now. A zone
+// with no DataTTL never expires.
 func (z *zone) expiredAt(now int64) bool {
+	if z.state.DataTTL <= 0 {
+		return false
+	}
 	end := z.lastWrite
 	if !z.state.ClosesAt.IsZero() {
 		end = max(end, z.state.ClosesAt.UnixNano())
