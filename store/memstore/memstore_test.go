@@ -208,7 +208,7 @@ func TestBadInput(t *testing.T) {
 		{Name: "dur", Capacity: 1, Session: -time.Second},
 	} {
 		_, err := s.PutZone(ctx, st, t0)
-		assert.Error(t, err, "PutZone(%+v)", st)
+		assert.ErrorIs(t, err, waitroom.ErrInvalidZone, "PutZone(%+v)", st)
 	}
 	st := put(t, s, storetest.Zone("bad"), t0)
 	_, err := s.Register(ctx, st.Name, "", t0)

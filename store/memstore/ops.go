@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -10,35 +9,9 @@ import (
 	"github.com/waitroom/waitroom"
 )
 
-// normalize validates st and rounds it the way every store keeps it:
-// durations and instants at millisecond precision, instants in UTC.
-func normalize(st waitroom.ZoneState) (waitroom.ZoneState, error) {
-	if st.Name == "" {
-		return st, errors.New("waitroom: memstore: zone name must not be empty")
-	}
-	if st.Capacity < 0 {
-		return st, fmt.Errorf("waitroom: memstore: zone %q: capacity must not be negative, got %d", st.Name, st.Capacity)
-	}
-	if st.AdmitPerSecond < 0 || st.AdmitPerSecond != st.AdmitPerSecond {
-		return st, fmt.Errorf("waitroom: memstore: zone %q: admission rate must not be negative, got %g", st.Name, st.AdmitPerSecond)
-	}
-	for _, d := range []*time.Duration{&st.Session, &st.ClaimWindow, &st.AbandonAfter, &st.DataTTL} {
-		if *d < 0 {
-			return st, fmt.Errorf("waitroom: memstore: zone %q: durations must not be negative, got %v", st.Name, *d)
-		}
-		*d = d.Truncate(time.Millisecond)
-	}
-	for _, t := range []*time.Time{&st.OpensAt, &st.ClosesAt} {
-		if !t.IsZero() {
-			*t = time.UnixMilli(t.UnixMilli()).UTC()
-		}
-	}
-	st.Name = strings.Clone(st.Name)
-	st.Version = 0
-	return st, nil
-}
-
-// PutZone creates the zone or replaces its settings (see waitroom.Store).
+// PutZone creates the zone or replaces its settings (see waitroom.Store),
+// normalized by ZoneState.Normalize; invalid settings are an error
+// wrapping waitroom.ErrInvalidZone.
 // A zone whose data has expired at now is created afresh, at version 1,
 // with an empty queue, bucket and feed. A zone with DataTTL 0 never
 // expires. PutZone also removes every other zone whose data has expired at
@@ -47,7 +20,7 @@ func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Tim
 	if err := s.check(); err != nil {
 		return waitroom.ZoneState{}, err
 	}
-	st, err := normalize(st)
+	st, err := st.Normalize()
 	if err != nil {
 		return waitroom.ZoneState{}, err
 	}

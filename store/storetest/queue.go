@@ -58,6 +58,29 @@ func testPutZoneRoundsDurations(t *testing.T, s waitroom.Store) {
 	assert.True(t, got.OpensAt.Equal(st.OpensAt), "OpensAt kept: got %v", got.OpensAt)
 }
 
+// testInvalidZone: PutZone refuses settings no store can keep, with
+// ErrInvalidZone, and stores nothing.
+func testInvalidZone(t *testing.T, s waitroom.Store) {
+	for _, edit := range []struct {
+		what string
+		edit func(*waitroom.ZoneState)
+	}{
+		{"an empty name", func(z *waitroom.ZoneState) { z.Name = "" }},
+		{"a name with a space", func(z *waitroom.ZoneState) { z.Name += " x" }},
+		{"a negative capacity", func(z *waitroom.ZoneState) { z.Capacity = -1 }},
+		{"a negative rate", func(z *waitroom.ZoneState) { z.AdmitPerSecond = -1 }},
+		{"a negative session", func(z *waitroom.ZoneState) { z.Session = -time.Second }},
+	} {
+		st := Zone(ZoneName("inv"))
+		name := st.Name
+		edit.edit(&st)
+		_, err := s.PutZone(t.Context(), st, T0)
+		requireIs(t, err, waitroom.ErrInvalidZone, "PutZone with "+edit.what)
+		_, err = s.Zone(t.Context(), name)
+		requireIs(t, err, waitroom.ErrZoneNotFound, "refused settings must not be stored ("+edit.what+")")
+	}
+}
+
 // testUnknownZone: Zone, Stats and Register report ErrZoneNotFound for a
 // zone never put.
 func testUnknownZone(t *testing.T, s waitroom.Store) {

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 	}{
 		{"PutZoneVersions", testPutZoneVersions},
 		{"PutZoneRoundsDurations", testPutZoneRoundsDurations},
+		{"InvalidZone", testInvalidZone},
 		{"UnknownZone", testUnknownZone},
 		{"RegisterIdempotent", testRegisterIdempotent},
 		{"Ahead", testAhead},
