@@ -1,0 +1,134 @@
+// Command flashcrowd proves the waiting room's promises with numbers: it
+// sends a crowd of virtual visitors, each a browser with its own cookie jar
+// that follows the waiting page's protocol over HTTP, at a waiting room in
+// front of an instrumented origin, and reports fairness (admission order
+// against arrival order), smoothing (the admission rate) and safety (the
+// origin's concurrency), with an SVG chart.
+//
+//	go run ./examples/flashcrowd -visitors 20000
+//	go run ./examples/flashcrowd -visitors 100000 -window 10s -rate 2000 -capacity 6000
+//	go run ./examples/flashcrowd -store redis://127.0.0.1:6379/0 -instances 3
+//
+// By default it starts everything in process on loopback: the origin, the
+// store (memory; -store redis://… for Redis), and -instances waiting rooms,
+// each an httputil.ReverseProxy wrapped by the middleware; the crowd spreads
+// its requests over them like a load balancer without stickiness. With
+// -url it drives a waiting room already running (the report then has only
+// what the clients can see).
+//
+// Each visitor arrives at its time in the window (-profile spike: evenly;
+// ramp: arrivals per second growing linearly), asks for the protected page,
+// and when told to wait polls the status endpoint as the page's script
+// does, every Retry-After seconds. When the status says it was let in, it
+// claims its slot (the claim endpoint sets the access cookie and sends it
+// back to the page) and stays in checkout for its think time; then it
+// releases its slot through the origin's release header, or (a share of
+// them, -release) lets its access token expire.
+//
+// The report goes to stdout and to DIR/report.txt, the chart to
+// DIR/chart.svg (-out DIR); a progress bar to stderr. Its last line is a
+// summary of key=value pairs. FLASHCROWD_DEBUG=1 adds a trace line each
+// second and, if any, the first line jumps with both visitors' timelines.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"runtime/pprof"
+	"syscall"
+)
+
+func main() {
+	var cfg Config
+	flag.IntVar(&cfg.Visitors, "visitors", 20000, "virtual visitors in the crowd")
+	flag.DurationVar(&cfg.Window, "window", 10e9, "all visitors arrive within this window")
+	flag.StringVar(&cfg.Profile, "profile", "spike", "arrival profile: spike (evenly over the window) or ramp (arrivals per second growing linearly)")
+	flag.IntVar(&cfg.Capacity, "capacity", 3000, "zone capacity: visitors inside at once")
+	flag.Float64Var(&cfg.Rate, "rate", 1000, "zone admission rate, per second")
+	flag.DurationVar(&cfg.Think, "think", 1e9, "mean time a visitor stays in checkout (uniform within ±50%)")
+	flag.DurationVar(&cfg.Session, "session", 5e9, "access token lifetime: a slot not released leaks after it")
+	flag.Float64Var(&cfg.ReleaseShare, "release", 0.9, "share of visitors who release their slot when done (the rest let it expire)")
+	flag.StringVar(&cfg.Store, "store", "memory", "store: memory, redis://host:port/db or redis+cluster://h1:p,h2:p")
+	flag.IntVar(&cfg.Instances, "instances", 1, "waiting-room instances (proxies) over the store")
+	flag.StringVar(&cfg.URL, "url", "", "drive the waiting room running at this base URL instead of starting one")
+	flag.StringVar(&cfg.Zone, "zone", "checkout", "zone name")
+	flag.StringVar(&cfg.Path, "path", "/checkout", "protected path")
+	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of arrival and think times")
+	flag.DurationVar(&cfg.Timeout, "timeout", 0, "stop the run then (default: window + 2×visitors/rate + 1m)")
+	flag.DurationVar(&cfg.Stall, "stall", 45e9, "stop when nobody was let in for this long while visitors wait")
+	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most (default capacity + 1024)")
+	out := flag.String("out", "flashcrowd-report", "directory for report.txt and chart.svg")
+	quiet := flag.Bool("quiet", false, "no progress bar")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	flag.Parse()
+	// The crowd and the room share the machine: trade memory for less
+	// garbage collection.
+	debug.SetGCPercent(400)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if !*quiet {
+		cfg.Progress = os.Stderr
+	}
+	if err := run(cfg, *out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+func run(cfg Config, out string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return writeOutputs(res, out, os.Stdout)
+}
+
+// writeOutputs writes the report (to stdout and out/report.txt) and the
+// chart (out/chart.svg).
+func writeOutputs(res *Result, out string, stdout *os.File) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	chartPath := filepath.Join(out, "chart.svg")
+	cf, err := os.Create(chartPath)
+	if err != nil {
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	if err := res.WriteChart(cf); err != nil {
+		cf.Close()
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	if err := cf.Close(); err != nil {
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	rf, err := os.Create(filepath.Join(out, "report.txt"))
+	if err != nil {
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	if err := res.WriteReport(rf, chartPath); err != nil {
+		rf.Close()
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	if err := rf.Close(); err != nil {
+		return fmt.Errorf("waitroom: flashcrowd: %w", err)
+	}
+	if stdout != nil {
+		return res.WriteReport(stdout, chartPath)
+	}
+	return nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// smallRun is the crowd of the test suite: 2,000 visitors within 16 s
+// against a room that lets in 100 per second. They arrive faster than they
+// are let in (125/s), so a line forms within a few seconds and lasts until
+// about 20 s: a rate-limited phase long enough for the ±5% on the rate to
+// mean something. The line stays short (a few hundred) and the flow
+// modest (about 400 requests per second), because the test runs under
+// -race on a shared 2-core machine, where an overloaded simulator would
+// measure itself rather than the room. The capacity leaves room for slow
+// claims (an admitted visitor holds its slot until its next poll, up to
+// seconds when the machine is busy), so that the rate, not the capacity,
+// is what limits; the session
+// outlasts a visitor's slowest way from its claim to the origin when the
+// machine is busy.
+func smallRun() Config {
+	return Config{
+		Visitors: 2000, Window: 16 * time.Second, Capacity: 1500, Rate: 100,
+		Think: 100 * time.Millisecond, Session: 10 * time.Second, ReleaseShare: 0.9,
+		Timeout: 2 * time.Minute,
+	}
+}
+
+func TestFlashCrowdMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load simulation: skipped with -short")
+	}
+	res, err := Run(context.Background(), smallRun())
+	require.NoError(t, err)
+	t.Log(res.SummaryLine())
+
+	assert.Equal(t, "done", res.EndReason)
+	assert.Equal(t, 2000, res.Admitted)
+	assert.Zero(t, res.Errors, "errors: %v", res.ErrorSamples)
+	assert.Zero(t, res.Lost)
+	assert.Zero(t, res.StillWaiting)
+	assert.Zero(t, res.Order.Inversions)
+	assert.Equal(t, 1.0, res.Order.KendallTau)
+	assert.Zero(t, res.LineJumps)
+	assert.Zero(t, res.Unmatched)
+	assert.Equal(t, 2000, res.OriginVisitors, "every visitor reached the origin once it was let in")
+	assert.Greater(t, res.MaxOriginConcurrency, 0)
+	assert.LessOrEqual(t, res.MaxOriginConcurrency, 1500)
+	assert.LessOrEqual(t, res.maxInside(), 1500)
+	assert.GreaterOrEqual(t, res.BusySpan, 5*time.Second, "the rate-limited phase must be long enough to measure")
+	assert.InDelta(t, 0, res.AdmitRateErrorPct, 5, "measured %.1f/s for 100/s", res.AdmitRateMeasured)
+	assert.LessOrEqual(t, float64(res.MaxAdmitted1s), res.RateBound1s)
+	assert.Greater(t, res.Polls, 0, "waiting visitors polled the status endpoint")
+	assert.Less(t, res.Polls, 2000*10, "polls paced by Retry-After, not a storm")
+
+	// The report and the chart.
+	dir := t.TempDir()
+	require.NoError(t, writeOutputs(res, dir, nil))
+	report, err := os.ReadFile(filepath.Join(dir, "report.txt"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(report)), "\n")
+	last := lines[len(lines)-1]
+	assert.Equal(t, res.SummaryLine(), last, "the report ends with the summary line")
+	for _, k := range []string{"visitors=2000 ", "admitted=2000 ", "errors=0 ", "lost=0 ", "inversions=0 ",
+		"kendall_tau=1.000000 ", "max_origin_concurrency=", "capacity=1500 ", "admit_rate_target=100 ",
+		"admit_rate_measured=", "admit_rate_error_pct=", "wait_p50_s=", "wait_p99_s="} {
+		assert.Contains(t, last, k)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "chart.svg"))
+	require.NoError(t, err)
+	assertWellFormedSVG(t, svg)
+	for _, name := range []string{"arrivals/s", "admissions/s", "in line", "slots held", "in the origin"} {
+		assert.Contains(t, string(svg), name)
+	}
+}
+
+func assertWellFormedSVG(t *testing.T, svg []byte) {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	var root string
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			require.ErrorContains(t, err, "EOF")
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && root == "" {
+			root = se.Name.Local
+		}
+	}
+	assert.Equal(t, "svg", root)
+}

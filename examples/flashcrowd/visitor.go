@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Visitor outcomes.
+const (
+	outcomeWaiting  int32 = iota // arrived or not yet, not let in
+	outcomeAdmitted              // reached the origin
+	outcomeClosed                // the sale ended before its turn
+	outcomeFailed                // gave up after errors
+)
+
+// virtualVisitor is one person in the crowd: a browser with its own
+// cookie jar that follows the waiting page's protocol.
+type virtualVisitor struct {
+	idx     int
+	arrival time.Duration // after the start of the run
+	think   time.Duration // time spent in checkout
+	release bool          // leaves by releasing its slot; else lets its token expire
+
+	// Filled while it runs; read after the run (or atomically by the
+	// progress sampler).
+	sent      time.Time // its first request left
+	answered  time.Time // the answer to its first request came back
+	admitted  time.Time // the request that was let through left
+	direct    bool      // let in on its first request
+	id        string    // its visitor id, from the visitor cookie
+	outcome   atomic.Int32
+	polls     int
+	requeued  int // times the status endpoint said it held no place
+	errors    int
+	lastError string
+}
+
+// client is what every visitor shares: the transport, the protocol's
+// URLs and the run's counters.
+type client struct {
+	cfg       Config
+	transport http.RoundTripper
+	bases     []*url.URL
+	next      atomic.Uint64 // round robin over bases
+	counters  *counters
+}
+
+// counters are the live totals the progress bar and the chart read.
+type counters struct {
+	arrived  atomic.Int64
+	waiting  atomic.Int64 // answered "wait" and not let in yet
+	admitted atomic.Int64
+	errors   atomic.Int64
+	requests atomic.Int64
+	inflight atomic.Int64 // requests sent and not yet answered
+}
+
+// base picks the instance for the next request: a load balancer without
+// stickiness, so any instance may answer any visitor.
+func (c *client) base() *url.URL {
+	return c.bases[c.next.Add(1)%uint64(len(c.bases))]
+}
+
+// statusReport is the JSON of the status endpoint and the waiting page.
+type statusReport struct {
+	State             string `json:"state"`
+	Position          int64  `json:"position"`
+	RetryAfterSeconds int    `json:"retry_after_seconds"`
+}
+
+// run plays the visitor until it is let in and has left, the sale ends,
+// or ctx is done. It never sleeps longer than the waiting page would.
+func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
+	if !waitUntil(ctx, start.Add(v.arrival)) {
+		return
+	}
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Transport: c.transport, Jar: jar, Timeout: c.cfg.RequestTimeout + v.think}
+	c.counters.arrived.Add(1)
+
+	path := c.cfg.Path
+	v.sent = time.Now()
+	// The first request is a browser's: it asks for the page.
+	res, retry, err := c.protected(ctx, hc, v, path, "text/html")
+	v.answered = time.Now()
+	if v.id == "" {
+		v.id = visitorID(jar, c.bases[0], c.cfg.Zone)
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	switch {
+	case err == nil && res == "origin":
+		v.direct = true
+		v.admitted = v.sent
+		c.admit(v)
+		return
+	case err == nil && res == "closed":
+		v.outcome.Store(outcomeClosed)
+		return
+	}
+	c.counters.waiting.Add(1)
+	defer func() {
+		if v.outcome.Load() != outcomeAdmitted {
+			c.counters.waiting.Add(-1)
+		}
+	}()
+	statusURL := "/.waitroom/status?zone=" + url.QueryEscape(c.cfg.Zone)
+	claimURL := "/.waitroom/claim?" + url.Values{"zone": {c.cfg.Zone}, "return": {path}}.Encode()
+	failures := 0
+	for {
+		if err != nil {
+			failures++
+			if failures > c.cfg.MaxFailures {
+				v.outcome.Store(outcomeFailed)
+				return
+			}
+		} else {
+			failures = 0
+		}
+		if !waitUntil(ctx, time.Now().Add(retry)) {
+			return
+		}
+		// The page polls the status endpoint, paced by Retry-After.
+		var rep statusReport
+		var code int
+		code, rep, err = c.status(ctx, hc, v, statusURL)
+		v.polls++
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			retry = 2 * time.Second
+			continue
+		}
+		if v.id == "" {
+			v.id = visitorID(jar, c.bases[0], c.cfg.Zone)
+		}
+		retry = secondsOr(rep.RetryAfterSeconds, 2)
+		switch {
+		case code == http.StatusNotFound || rep.State == "none":
+			// The page reloads the protected URL, which queues it again.
+			v.requeued++
+			res, retry, err = c.protected(ctx, hc, v, path, "text/html")
+		case rep.State == "admitted" || rep.State == "inside":
+			// The page goes to the claim URL, which sets the access
+			// cookie and sends it back to the page it asked for.
+			admittedAt := time.Now()
+			res, retry, err = c.protected(ctx, hc, v, claimURL, "text/html")
+			if err == nil && res == "origin" {
+				v.admitted = admittedAt
+			}
+		case rep.State == "closed":
+			v.outcome.Store(outcomeClosed)
+			return
+		default: // waiting, unavailable: poll again
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		switch {
+		case err == nil && res == "origin":
+			c.admit(v)
+			return
+		case err == nil && res == "closed":
+			v.outcome.Store(outcomeClosed)
+			return
+		}
+	}
+}
+
+func (c *client) admit(v *virtualVisitor) {
+	v.outcome.Store(outcomeAdmitted)
+	c.counters.admitted.Add(1)
+}
+
+// protected requests a page of the zone (or the claim URL, which leads to
+// it) and says where it ended: "origin" (let through), "wait" (the waiting
+// page, with its Retry-After) or "closed". Anything else is an error.
+func (c *client) protected(ctx context.Context, hc *http.Client, v *virtualVisitor, ref, accept string) (res string, retry time.Duration, err error) {
+	req, err := c.newRequest(ctx, http.MethodGet, ref, accept, v)
+	if err != nil {
+		return "", 0, err
+	}
+	req.Header.Set(headerThink, strconv.FormatInt(v.think.Milliseconds(), 10))
+	if v.release {
+		req.Header.Set(headerLeave, "release")
+	} else {
+		req.Header.Set(headerLeave, "expire")
+	}
+	c.counters.inflight.Add(1)
+	resp, err := hc.Do(req)
+	c.counters.inflight.Add(-1)
+	if err != nil {
+		return "", 2 * time.Second, c.fail(v, err.Error())
+	}
+	defer drain(resp)
+	retry = secondsOr(atoi(resp.Header.Get("Retry-After")), 2)
+	switch {
+	case resp.StatusCode == http.StatusOK && resp.Header.Get(headerOrigin) != "":
+		return "origin", 0, nil
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return "wait", retry, nil
+	case resp.StatusCode == http.StatusGone:
+		return "closed", 0, nil
+	}
+	return "", retry, c.fail(v, "GET "+ref+": "+resp.Status)
+}
+
+// status polls the status endpoint, as the page's script does.
+func (c *client) status(ctx context.Context, hc *http.Client, v *virtualVisitor, ref string) (int, statusReport, error) {
+	var rep statusReport
+	req, err := c.newRequest(ctx, http.MethodGet, ref, "application/json", v)
+	if err != nil {
+		return 0, rep, err
+	}
+	c.counters.inflight.Add(1)
+	resp, err := hc.Do(req)
+	c.counters.inflight.Add(-1)
+	if err != nil {
+		return 0, rep, c.fail(v, err.Error())
+	}
+	defer drain(resp)
+	switch resp.StatusCode {
+	case http.StatusOK, http.StatusNotFound, http.StatusServiceUnavailable:
+	default:
+		return resp.StatusCode, rep, c.fail(v, "GET status: "+resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&rep); err != nil {
+		return resp.StatusCode, rep, c.fail(v, "status JSON: "+err.Error())
+	}
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		// The store is down: the page keeps waiting, but it is an error
+		// for the report.
+		c.fail(v, "GET status: "+resp.Status)
+	}
+	return resp.StatusCode, rep, nil
+}
+
+func (c *client) newRequest(ctx context.Context, method, ref, accept string, v *virtualVisitor) (*http.Request, error) {
+	u, err := c.base().Parse(ref)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set(headerVisitor, strconv.Itoa(v.idx))
+	c.counters.requests.Add(1)
+	return req, nil
+}
+
+// fail counts an error unless the run is being stopped.
+func (c *client) fail(v *virtualVisitor, msg string) error {
+	err := &visitError{msg}
+	if strings.Contains(msg, context.Canceled.Error()) {
+		return err
+	}
+	v.errors++
+	v.lastError = msg
+	c.counters.errors.Add(1)
+	return err
+}
+
+type visitError struct{ msg string }
+
+func (e *visitError) Error() string { return e.msg }
+
+func drain(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func secondsOr(n, def int) time.Duration {
+	if n <= 0 {
+		n = def
+	}
+	return time.Duration(n) * time.Second
+}
+
+// waitUntil blocks until t or until ctx is done; it reports whether t came.
+func waitUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// visitorID reads the visitor id from the visitor cookie in jar: the
+// subject of the token, which the visitor may read like any JWT's payload
+// (it is signed, not secret). It is how the report matches the store's
+// change feed to the visitors.
+func visitorID(jar http.CookieJar, base *url.URL, zone string) string {
+	for _, ck := range jar.Cookies(base) {
+		if ck.Name != "wr_v_"+zone {
+			continue
+		}
+		parts := strings.Split(ck.Value, ".")
+		if len(parts) != 3 {
+			return ""
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return ""
+		}
+		var claims struct {
+			Sub string `json:"sub"`
+		}
+		if json.Unmarshal(payload, &claims) != nil {
+			return ""
+		}
+		return claims.Sub
+	}
+	return ""
+}
