@@ -56,11 +56,12 @@
 // whenever the report changes: the line's moves are read from the Room's
 // change feed, so admissions made by any instance count, and they are
 // coalesced to at most one message per WithPushInterval. The visitor's own
-// turn is pushed at once as a report with state "admitted" and claim_url,
-// after which the server closes the connection (websocket status 1000,
-// end of stream); the page goes to claim_url, which sets the access cookie
-// and returns the visitor to the URL it first asked for. A report with
-// state "closed" (the sale has ended) also ends the connection.
+// turn is pushed at once as a report with state "admitted" and claim_url;
+// the page closes the connection and goes to claim_url, which sets the
+// access cookie and returns the visitor to the URL it first asked for. A
+// report with state "closed" (the sale has ended) is final too. After a
+// final report the server closes a connection the client has not closed
+// within 5 seconds (websocket status 1000, end of stream).
 //
 // An open connection is the visitor's heartbeat: it calls Room.Status
 // every quarter of the zone's AbandonAfter, so its place is kept, and a

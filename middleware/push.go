@@ -42,6 +42,7 @@ const (
 	statusTimeout   = 5 * time.Second        // one heartbeat's store call
 	eventsLifetime  = 30 * time.Second       // an event stream ends after this, at most AbandonAfter/2; the browser reconnects
 	eventsRetry     = 1000                   // milliseconds before an EventSource reconnects
+	finalLinger     = 5 * time.Second        // after the final report, how long the client has to close first
 	minStreamPeriod = time.Second
 )
 
@@ -118,13 +119,18 @@ type watcher struct {
 	lastBeat atomic.Int64 // Room clock, unix ns, of the last Room.Status
 	abandon  atomic.Int64 // the zone's AbandonAfter
 	nextPing atomic.Int64 // real time, unix ns
-	endAt    int64        // real time, unix ns: an event stream's end
+	endAt    atomic.Int64 // real time, unix ns: an event stream's end
 
 	mu   sync.Mutex
 	base base // what the Room said last, under mu
 
 	last report // the last frame sent; the loop's own
 	sent bool
+
+	// turn is the report of the visitor's turn and its JSON, made when
+	// the connection opens: a burst of admissions only writes them.
+	turn    report
+	turnMsg []byte
 }
 
 // base is a visitor's standing as the Room last reported it.
@@ -353,15 +359,19 @@ func (p *push) keepAlive(ctx context.Context, now bool) {
 	var due []*watcher
 	p.mu.RLock()
 	for w := range p.watchers {
+		last := w.lastBeat.Load()
+		if last == 0 {
+			continue // its connection is still opening
+		}
 		var f uint32
-		if clock-w.lastBeat.Load() >= w.abandon.Load()/4 {
+		if clock-last >= w.abandon.Load()/4 {
 			f |= flagStatus
 		}
 		if w.events {
-			if real >= w.endAt {
+			if end := w.endAt.Load(); end != 0 && real >= end {
 				f |= flagEnd
 			}
-		} else if real >= w.nextPing.Load() {
+		} else if next := w.nextPing.Load(); next != 0 && real >= next {
 			f |= flagPing
 		}
 		if now && f&flagStatus != 0 {
@@ -439,10 +449,12 @@ func (w *watcher) start(out waitroom.Outcome, z waitroom.Zone) {
 	now := w.p.e.room.Now()
 	w.lastBeat.Store(now.UnixNano())
 	w.abandon.Store(int64(z.AbandonAfter))
+	w.turn = w.p.e.pageData(w.ret, w.zone, standing{state: waitroom.StateAdmitted}, now).report()
+	w.turnMsg, _ = json.Marshal(w.turn)
 	w.apply(out, now)
 	real := time.Now()
 	w.nextPing.Store(real.Add(pingEvery(z.AbandonAfter)).UnixNano())
-	w.endAt = real.Add(min(eventsLifetime, max(z.AbandonAfter/2, minStreamPeriod))).UnixNano()
+	w.endAt.Store(real.Add(min(eventsLifetime, max(z.AbandonAfter/2, minStreamPeriod))).UnixNano())
 }
 
 func pingEvery(abandon time.Duration) time.Duration {
@@ -517,8 +529,11 @@ func (w *watcher) report(now time.Time) report {
 	b := w.base
 	w.mu.Unlock()
 	e := w.p.e
-	if b.unavailable {
+	switch {
+	case b.unavailable:
 		return report{State: stateUnavailable, Zone: w.zone, RetryAfterSeconds: unavailableRetry}
+	case b.state == waitroom.StateAdmitted:
+		return w.turn
 	}
 	s := b.standing
 	if s.state == waitroom.StateWaiting {
@@ -547,9 +562,12 @@ func (w *watcher) frame(now time.Time) (msg []byte, final bool) {
 	if w.sent && r == w.last {
 		return nil, false
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, false
+	b := w.turnMsg
+	if r != w.turn || b == nil {
+		var err error
+		if b, err = json.Marshal(r); err != nil {
+			return nil, false
+		}
 	}
 	w.last, w.sent = r, true
 	return b, r.final()
@@ -593,14 +611,35 @@ type pushConn interface {
 
 // serve runs a connection until it ends: it sends the first report at
 // once, then one whenever the visitor's standing changes, and keeps the
-// visitor's place alive with heartbeats.
+// visitor's place alive with heartbeats. After the final report (the turn,
+// the sale's end) it waits up to finalLinger for the client to close: the
+// page closes as it leaves, and a burst of admissions is not slowed by as
+// many closing handshakes.
 func (w *watcher) serve(c pushConn) ending {
-	room := w.p.e.room
-	ctx := w.ctx
 	defer w.cancel(nil)
 	// The client's going ends the watcher's context: its store calls and
 	// writes stop with it. AfterFunc starts no goroutine until then.
 	defer context.AfterFunc(c.context(), func() { w.cancel(errClientGone) })()
+	end := w.loop(c)
+	if end != endFinal {
+		return end
+	}
+	t := time.NewTimer(finalLinger)
+	defer t.Stop()
+	select {
+	case <-w.ctx.Done():
+		if errors.Is(context.Cause(w.ctx), errGoingAway) {
+			return endServer
+		}
+		return endClient
+	case <-t.C:
+		return endFinal
+	}
+}
+
+func (w *watcher) loop(c pushConn) ending {
+	room := w.p.e.room
+	ctx := w.ctx
 	ended := func() ending {
 		if errors.Is(context.Cause(ctx), errGoingAway) {
 			return endServer

@@ -240,7 +240,9 @@ func TestWebSocketPushesTheTurn(t *testing.T) {
 	turn := readReport(t, connB)
 	assert.Equal(t, "admitted", turn.State)
 	assert.Equal(t, "/.waitroom/claim?return=%2Fcheckout%2Fseat%3Frow%3D7&zone=checkout", turn.ClaimURL)
-	assert.Equal(t, websocket.StatusNormalClosure, closeStatus(t, connB), "the turn ends the connection")
+	// The page leaves for the claim URL, closing its connection.
+	require.NoError(t, connB.Close(websocket.StatusGoingAway, ""))
+	require.Eventually(t, func() bool { return middleware.Connections(e.h) == 1 }, 5*time.Second, time.Millisecond)
 	r = readReport(t, connC)
 	assert.Equal(t, "waiting", r.State)
 	assert.EqualValues(t, 1, r.Position)
@@ -286,8 +288,8 @@ func TestEventStreamPushesTheTurn(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "admitted", r.State)
 	assert.Equal(t, "/.waitroom/claim?return=%2Fcheckout%2Fpay&zone=checkout", r.ClaimURL)
-	_, ok = es.next(t)
-	assert.False(t, ok, "the stream goes on after the turn")
+	require.NoError(t, es.res.Body.Close()) // the page closes its EventSource and leaves
+	require.Eventually(t, func() bool { return middleware.Connections(e.h) == 0 }, 5*time.Second, time.Millisecond)
 	assert.Equal(t, "/checkout/pay", readClaim(t, b, r.ClaimURL))
 }
 
@@ -650,4 +652,82 @@ func TestStatusReportsClaimURLOnceAdmitted(t *testing.T) {
 		_, rep = b.getJSON("/.waitroom/status?zone=checkout&return=" + ret)
 		assert.Equal(t, "/.waitroom/claim?return=%2F&zone=checkout", rep.ClaimURL, ret)
 	}
+}
+
+func TestPushReportsAStoreOutage(t *testing.T) {
+	noLeaks(t)
+	z := checkoutZone(1)
+	z.AbandonAfter = time.Minute // heartbeats every 15s
+	e := newEnv(t, z, []waitroom.Option{waitroom.WithLogger(discardLogger())}, middleware.WithLogger(discardLogger()))
+	s := serve(t, e.h)
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	b := e.queued(t, "/checkout")
+	conn, _, err := s.dial(t, b, "zone=checkout", nil)
+	require.NoError(t, err)
+	require.Equal(t, "waiting", readReport(t, conn).State)
+
+	e.store.down.Store(true)
+	_, res, err := s.dial(t, b, "zone=checkout", nil)
+	require.Error(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "a handshake needs the store")
+	assert.Equal(t, "5", res.Header.Get("Retry-After"))
+
+	// The heartbeat fails: the page is told, the connection stays.
+	e.clock.Advance(15 * time.Second)
+	middleware.KeepAlive(e.h)
+	r := readReport(t, conn)
+	assert.Equal(t, "unavailable", r.State)
+	assert.Equal(t, 5, r.RetryAfterSeconds)
+
+	// It asks again 5 seconds later, not at the next heartbeat.
+	e.store.down.Store(false)
+	e.clock.Advance(5 * time.Second)
+	middleware.KeepAlive(e.h)
+	r = readReport(t, conn)
+	assert.Equal(t, "waiting", r.State)
+	assert.EqualValues(t, 1, r.Position)
+}
+
+func TestPushTellsOfZoneChangesAndTheSalesEnd(t *testing.T) {
+	noLeaks(t)
+	z := checkoutZone(1)
+	e := newEnv(t, z, nil)
+	s := serve(t, e.h)
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	conn, _, err := s.dial(t, e.queued(t, "/checkout"), "zone=checkout", nil)
+	require.NoError(t, err)
+	r := readReport(t, conn)
+	require.Nil(t, r.OpensAt)
+
+	// New settings (another instance's, through the feed): the sale now
+	// opens in an hour and ends a minute after.
+	z.OpensAt, z.ClosesAt = t0.Add(time.Hour), t0.Add(time.Hour+time.Minute)
+	require.NoError(t, e.room.AddZone(context.Background(), z))
+	e.step(t)
+	r = readReport(t, conn)
+	require.NotNil(t, r.OpensAt)
+	assert.Equal(t, "2026-03-01T11:00:00Z", *r.OpensAt)
+	assert.GreaterOrEqual(t, r.ETASeconds, int64(3600))
+
+	e.clock.Set(z.ClosesAt)
+	middleware.KeepAlive(e.h)
+	assert.Equal(t, "closed", readUntil(t, conn).State)
+}
+
+func TestEventStreamEndsAfterItsLifetime(t *testing.T) {
+	noLeaks(t)
+	z := checkoutZone(1)
+	z.AbandonAfter = time.Second // streams last a second, at least
+	e := newEnv(t, z, nil)
+	s := serve(t, e.h)
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	es := s.events(t, e.queued(t, "/checkout"), "zone=checkout", nil)
+	require.Equal(t, http.StatusOK, es.res.StatusCode)
+	_, ok := es.next(t)
+	require.True(t, ok)
+	// The server ends it: a client that vanished stops counting as present,
+	// a browser opens the stream again.
+	_, ok = es.next(t)
+	assert.False(t, ok)
+	assert.NoError(t, es.sc.Err())
 }
