@@ -49,12 +49,16 @@ func TestStreamFeed(t *testing.T) {
 	require.NoError(t, err)
 	zone := st.Name
 
-	// The follower catches up from the outbox once, then relies on the stream.
+	// The follower catches up from the outbox once; when the outbox has
+	// nothing more, it relies on the stream.
 	evs, err := follower.ReadFeed(ctx, zone, 0, 100, 0)
 	require.NoError(t, err)
 	require.Len(t, evs, 1, "the zone's first event")
 	got := evs
 	after := evs[0].Seq
+	evs, err = follower.ReadFeed(ctx, zone, after, 100, 0)
+	require.NoError(t, err)
+	require.Empty(t, evs, "nothing more yet")
 	queries := follower.feedQueries.Load()
 
 	// Every change is made by the other instance.
@@ -82,7 +86,7 @@ func TestStreamFeed(t *testing.T) {
 	want := readAll(t, other, zone)
 	require.Len(t, want, 7, "zone, entered, admitted, claimed, released x2, admitted")
 	for len(got) < len(want) {
-		evs, err := follower.ReadFeed(ctx, zone, after, 100, 10*time.Second)
+		evs, err := follower.ReadFeed(ctx, zone, after, 100, 30*time.Second)
 		require.NoError(t, err)
 		require.NotEmpty(t, evs, "a waiting read returns the events the stream delivers, after Seq %d", after)
 		got = append(got, evs...)
