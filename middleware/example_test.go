@@ -7,6 +7,11 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/middleware"
@@ -98,4 +103,68 @@ func ExampleNew() {
 	// /checkout 429
 	// /checkout/assets/app.css 200
 	// / 200
+}
+
+// The waiting page follows the line over a websocket; any client can. It
+// opens {prefix}/ws with the visitor cookie the waiting page set, reads one
+// JSON report when it connects and one whenever its standing changes, and
+// at its turn gets state "admitted" with the claim URL to go to.
+func ExampleWrap_liveUpdates() {
+	room, err := waitroom.New(memstore.New(),
+		waitroom.WithZone(waitroom.Zone{Name: "checkout", Paths: []string{"/checkout"}, Capacity: 1, AdmitPerSecond: 10}),
+		waitroom.WithManualStep())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close()
+	h := middleware.Wrap(room, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "checkout")
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close() // ends open connections before the server closes
+
+	// Alice goes in; Bob waits and keeps his visitor cookie.
+	ctx := context.Background()
+	alice, _ := room.Visit(ctx, "checkout", nil, true)
+	res, err := http.Get(srv.URL + "/checkout/seat?row=7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	res.Body.Close()
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == "wr_v_checkout" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+
+		"/.waitroom/ws?zone=checkout&return="+url.QueryEscape("/checkout/seat?row=7"),
+		&websocket.DialOptions{HTTPHeader: http.Header{"Cookie": {cookie}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.CloseNow()
+	next := func() (r struct {
+		State    string `json:"state"`
+		Position int    `json:"position"`
+		ClaimURL string `json:"claim_url"`
+	}) {
+		if err := wsjson.Read(ctx, conn, &r); err != nil {
+			log.Fatal(err)
+		}
+		return r
+	}
+	r := next()
+	fmt.Println(r.State, "at position", r.Position)
+
+	room.Release(ctx, "checkout", alice.Visitor.ID)
+	room.Step(ctx) // the exchanger's tick: Bob's turn, pushed at once
+	r = next()
+	fmt.Println(r.State, r.ClaimURL)
+	conn.Close(websocket.StatusNormalClosure, "") // and go to the claim URL
+	// Output:
+	// waiting at position 1
+	// admitted /.waitroom/claim?return=%2Fcheckout%2Fseat%3Frow%3D7&zone=checkout
 }

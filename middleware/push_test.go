@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	stdlog "log"
 	"net"
@@ -730,4 +731,29 @@ func TestEventStreamEndsAfterItsLifetime(t *testing.T) {
 	_, ok = es.next(t)
 	assert.False(t, ok)
 	assert.NoError(t, es.sc.Err())
+}
+
+func TestMaxRetryAfterCapsRefreshAndPolls(t *testing.T) {
+	z := checkoutZone(1)
+	z.AbandonAfter = 10 * time.Minute // a third of it would allow 30s
+	for _, tc := range []struct {
+		opt  middleware.Option
+		want string
+	}{
+		{nil, "6"}, // a tenth of the expected minute
+		{middleware.WithMaxRetryAfter(time.Second), "1"},
+		{middleware.WithMaxRetryAfter(1500 * time.Millisecond), "1"}, // whole seconds
+		{middleware.WithMaxRetryAfter(100 * time.Millisecond), "1"},  // at least 1
+		{middleware.WithMaxRetryAfter(0), "6"},                       // the default
+	} {
+		e := newEnv(t, z, nil, tc.opt)
+		require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+		c := e.client()
+		res := c.get("/checkout")
+		require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+		assert.Equal(t, tc.want, res.Header.Get("Retry-After"))
+		assert.Contains(t, body(res), `<noscript><meta http-equiv="refresh" content="`+tc.want+`"></noscript>`)
+		_, rep := c.getJSON("/.waitroom/status?zone=checkout")
+		assert.Equal(t, tc.want, fmt.Sprint(rep.RetryAfterSeconds))
+	}
 }
