@@ -20,7 +20,7 @@ const (
 	panelH      = 250
 	marginLeft  = 70
 	marginRight = 170
-	marginTop   = 40
+	marginTop   = 64
 	panelGap    = 60
 )
 

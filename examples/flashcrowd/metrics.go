@@ -160,15 +160,15 @@ func busyIntervals(samples []sample) []interval {
 }
 
 // stalls returns the spans during which the process did not run on time:
-// where two samples, taken every period, are more than two periods apart.
-// A rate limiter keeps only a burst's worth of credit, so an exchanger
-// that the scheduler of a busy, shared machine leaves waiting loses
-// admissions that the room itself would have made.
-func stalls(samples []sample, period time.Duration) []interval {
+// where two beats of a clock that ticks every period are more than one
+// and a half periods apart. A rate limiter keeps only a burst's worth of credit, so
+// an exchanger that the scheduler of a busy, shared machine leaves waiting
+// loses admissions that the room itself would have made.
+func stalls(beats []time.Time, period time.Duration) []interval {
 	var out []interval
-	for i := 1; i < len(samples); i++ {
-		if samples[i].At.Sub(samples[i-1].At) > 2*period {
-			out = append(out, interval{samples[i-1].At, samples[i].At})
+	for i := 1; i < len(beats); i++ {
+		if beats[i].Sub(beats[i-1]) > period+period/2 {
+			out = append(out, interval{beats[i-1], beats[i]})
 		}
 	}
 	return out

@@ -187,14 +187,14 @@ func TestAdmitRate(t *testing.T) {
 	raw, rawSpan := admitRate(ts, busy)
 	assert.InDelta(t, 425.0/5, raw, 1e-9, "counting the stall: 425 in 5s")
 	assert.Equal(t, 5*time.Second, rawSpan)
-	var samples []sample
+	var beats []time.Time
 	for ms := 0; ms <= 2000; ms += 100 {
-		samples = append(samples, sample{At: at(ms)})
+		beats = append(beats, at(ms))
 	}
 	for ms := 3000; ms <= 5000; ms += 100 {
-		samples = append(samples, sample{At: at(ms)})
+		beats = append(beats, at(ms))
 	}
-	st := stalls(samples, 100*time.Millisecond)
+	st := stalls(beats, 100*time.Millisecond)
 	assert.Equal(t, []interval{{at(2000), at(3000)}}, st)
 	parts := splitAt(busy, st)
 	assert.Equal(t, []interval{{at(0), at(2000)}, {at(3000), at(5000)}}, parts)

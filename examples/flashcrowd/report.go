@@ -98,6 +98,10 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	}
 	p("")
 	p("fairness   %d inversions, Kendall tau %.6f (%s)", res.Order.Inversions, res.Order.KendallTau, res.OrderSource)
+	if cfg.URL != "" {
+		p("           (URL mode: a visitor is let in when it sees its turn, at its next poll: order and rate carry")
+		p("           the polls' Retry-After granularity; -capacity and -rate must be the room's own settings)")
+	}
 	p("           %d line jumps: pairs where one had its answer before the other asked, yet went in second", res.LineJumps)
 	if res.Readmitted > 0 || res.Unmatched > 0 || res.FeedResyncs > 0 {
 		p("           %d let in twice (claim window passed), %d in the origin with no admission in the feed, %d feed resyncs",

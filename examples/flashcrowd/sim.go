@@ -283,6 +283,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}()
 
+	// A clock that does nothing but tick shows when the process did not
+	// run on time.
+	var beats []time.Time
+	beatsDone := make(chan struct{})
+	beatCtx, stopBeats := context.WithCancel(ctx)
+	defer stopBeats()
+	go func() {
+		defer close(beatsDone)
+		t := time.NewTicker(cfg.SampleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case now := <-t.C:
+				beats = append(beats, now)
+			case <-beatCtx.Done():
+				return
+			}
+		}
+	}()
+
 	bar := newProgress(cfg.Progress, cfg.Visitors)
 	tick := time.NewTicker(cfg.SampleEvery)
 	defer tick.Stop()
@@ -320,6 +340,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.InsideAtEnd = final.Inside
 	stop()
 	wg.Wait()
+	stopBeats()
+	<-beatsDone
 	res.Duration = end.Sub(start)
 	if st.origin != nil {
 		res.MaxOriginConcurrency = int(st.origin.maxInFlight.Load())
@@ -329,7 +351,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := ctx.Err(); err != nil && res.EndReason == "interrupted" {
 		return res, fmt.Errorf("waitroom: flashcrowd: interrupted: %w", err)
 	}
-	res.measure(visitors, feed, st, cl.counters)
+	res.measure(visitors, feed, st, cl.counters, beats)
 	return res, nil
 }
 
@@ -377,7 +399,7 @@ func takeSample(ctx context.Context, now time.Time, c *counters, st *stack, feed
 
 // measure turns the visitors' timelines and the feed into the report's
 // figures.
-func (res *Result) measure(vs []*virtualVisitor, feed *feedLog, st *stack, c *counters) {
+func (res *Result) measure(vs []*virtualVisitor, feed *feedLog, st *stack, c *counters, beats []time.Time) {
 	cfg := res.Config
 	res.Errors, res.Requests = c.errors.Load(), c.requests.Load()
 	var waits []time.Duration
@@ -487,7 +509,7 @@ func (res *Result) measure(vs []*virtualVisitor, feed *feedLog, st *stack, c *co
 
 	res.AdmitRateTarget = cfg.Rate
 	busy := busyIntervals(res.Samples)
-	stalled := stalls(res.Samples, cfg.SampleEvery)
+	stalled := stalls(beats, cfg.SampleEvery)
 	for _, st := range stalled {
 		res.Stalled += st.To.Sub(st.From)
 	}

@@ -14,22 +14,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// smallRun is the crowd of the test suite: 2,000 visitors within 16 s
-// against a room that lets in 100 per second. They arrive faster than they
-// are let in (125/s), so a line forms within a few seconds and lasts until
-// about 20 s: a rate-limited phase long enough for the ±5% on the rate to
-// mean something. The line stays short (a few hundred) and the flow
-// modest (about 400 requests per second), because the test runs under
-// -race on a shared 2-core machine, where an overloaded simulator would
-// measure itself rather than the room. The capacity leaves room for slow
-// claims (an admitted visitor holds its slot until its next poll, up to
-// seconds when the machine is busy), so that the rate, not the capacity,
-// is what limits; the session
-// outlasts a visitor's slowest way from its claim to the origin when the
-// machine is busy.
+// smallRun is the crowd of the test suite: 2,000 visitors within 10 s
+// against a room that lets in 100 per second. They arrive twice as fast as
+// they are let in, so a line forms at once and lasts until about 20 s: a
+// rate-limited phase long enough for the ±5% on the rate to mean
+// something. The flow stays modest (a few hundred requests per second),
+// because the test runs under -race on a shared 2-core machine, where an
+// overloaded simulator would measure itself rather than the room. The
+// capacity leaves room for slow claims (an admitted visitor holds its slot
+// until its next poll, up to seconds when the machine is busy), so that
+// the rate, not the capacity, is what limits; the session outlasts a
+// visitor's slowest way from its claim to the origin.
 func smallRun() Config {
 	return Config{
-		Visitors: 2000, Window: 16 * time.Second, Capacity: 1500, Rate: 100,
+		Visitors: 2000, Window: 10 * time.Second, Capacity: 1500, Rate: 100,
 		Think: 100 * time.Millisecond, Session: 10 * time.Second, ReleaseShare: 0.9,
 		Timeout: 2 * time.Minute,
 	}

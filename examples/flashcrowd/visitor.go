@@ -102,7 +102,7 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 	case err == nil && res == "origin":
 		v.direct = true
 		v.admitted = v.sent
-		c.admit(v)
+		c.admit(ctx, hc, v)
 		return
 	case err == nil && res == "closed":
 		v.outcome.Store(outcomeClosed)
@@ -170,7 +170,7 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 		}
 		switch {
 		case err == nil && res == "origin":
-			c.admit(v)
+			c.admit(ctx, hc, v)
 			return
 		case err == nil && res == "closed":
 			v.outcome.Store(outcomeClosed)
@@ -179,9 +179,30 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 	}
 }
 
-func (c *client) admit(v *virtualVisitor) {
+func (c *client) admit(ctx context.Context, hc *http.Client, v *virtualVisitor) {
 	v.outcome.Store(outcomeAdmitted)
 	c.counters.admitted.Add(1)
+	if c.cfg.URL == "" {
+		return // our origin held the visitor for its think time and released it
+	}
+	// A waiting room by URL: stay the think time, then release the slot
+	// through the release endpoint, or let it expire.
+	if !waitUntil(ctx, time.Now().Add(v.think)) || !v.release {
+		return
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, "/.waitroom/release?zone="+url.QueryEscape(c.cfg.Zone), "application/json", v)
+	if err != nil {
+		return
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		c.fail(v, err.Error())
+		return
+	}
+	drain(resp)
+	if resp.StatusCode != http.StatusNoContent {
+		c.fail(v, "POST release: "+resp.Status)
+	}
 }
 
 // protected requests a page of the zone (or the claim URL, which leads to
@@ -207,7 +228,8 @@ func (c *client) protected(ctx context.Context, hc *http.Client, v *virtualVisit
 	defer drain(resp)
 	retry = secondsOr(atoi(resp.Header.Get("Retry-After")), 2)
 	switch {
-	case resp.StatusCode == http.StatusOK && resp.Header.Get(headerOrigin) != "":
+	case resp.StatusCode == http.StatusOK && (c.cfg.URL != "" || resp.Header.Get(headerOrigin) != ""):
+		// In URL mode the origin is not ours: any 200 is the page.
 		return "origin", 0, nil
 	case resp.StatusCode == http.StatusTooManyRequests:
 		return "wait", retry, nil
