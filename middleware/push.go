@@ -14,7 +14,7 @@ import (
 )
 
 // This file holds the notifier: the waiting pages' open push connections
-// (websocket.go, events.go) and what tells them of changes.
+// (their transports are in stream.go) and what tells them of changes.
 //
 // Cost. A connection costs no store work between its heartbeats: its
 // position is derived from the change feed. The store numbers each place
@@ -444,10 +444,11 @@ func (p *push) onEvent(ev waitroom.Event) {
 	}
 }
 
-// start records what the Room said when the connection opened.
+// start records what the Room said when the connection opened. Its last
+// step, the first heartbeat's time, tells the notifier the connection is
+// open.
 func (w *watcher) start(out waitroom.Outcome, z waitroom.Zone) {
 	now := w.p.e.room.Now()
-	w.lastBeat.Store(now.UnixNano())
 	w.abandon.Store(int64(z.AbandonAfter))
 	w.turn = w.p.e.pageData(w.ret, w.zone, standing{state: waitroom.StateAdmitted}, now).report()
 	w.turnMsg, _ = json.Marshal(w.turn)
@@ -455,6 +456,7 @@ func (w *watcher) start(out waitroom.Outcome, z waitroom.Zone) {
 	real := time.Now()
 	w.nextPing.Store(real.Add(pingEvery(z.AbandonAfter)).UnixNano())
 	w.endAt.Store(real.Add(min(eventsLifetime, max(z.AbandonAfter/2, minStreamPeriod))).UnixNano())
+	w.lastBeat.Store(now.UnixNano())
 }
 
 func pingEvery(abandon time.Duration) time.Duration {
