@@ -511,13 +511,20 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 		cond := fmt.Sprintf("%s = %s AND %s = %s AND %s = %s", e.n(vState), e.v(str(stAdmitted)),
 			e.n(vToken), e.v(str(v.token)), e.n(vUntil), e.v(num(v.until)))
 		tx.update(kindVisitor, 0, k.visitor(visitor), upd, cond, e)
-		tx.del(kindSlot, 0, k.slot(v.until, v.token), "attribute_exists(pk)", nil)
-		sl := k.slot(until, v.token)
-		sl[sVisitor], sl[sToken], sl[sUntil], sl[attrTTL] = str(visitor), str(v.token), num(until), num(s.expires(m.st, unixMS(until)))
-		if v.seq != 0 {
-			sl[sSeq] = unum(v.seq)
+		if until == v.until {
+			// Same deadline (a session as short as the claim window
+			// claimed at once): the slot stays where it is.
+			tx.check(kindSlot, 0, k.slot(v.until, v.token), "attribute_exists(pk)")
+		} else {
+			// The slot moves to its new deadline in the bucket's order.
+			tx.del(kindSlot, 0, k.slot(v.until, v.token), "attribute_exists(pk)", nil)
+			sl := k.slot(until, v.token)
+			sl[sVisitor], sl[sToken], sl[sUntil], sl[attrTTL] = str(visitor), str(v.token), num(until), num(s.expires(m.st, unixMS(until)))
+			if v.seq != 0 {
+				sl[sSeq] = unum(v.seq)
+			}
+			tx.put(kindSlot, 1, sl, "", nil)
 		}
-		tx.put(kindSlot, 1, sl, "", nil)
 		m.nextLeak = min(m.nextLeak, until)
 		tx.event(waitroom.Event{Kind: waitroom.EventClaimed, Visitor: visitor, QueueSeq: v.seq, TokenID: v.token, SlotUntil: unixMS(until)})
 		ok, f, err := tx.commit(ctx, "claim")

@@ -24,8 +24,9 @@
 //	key ring      keyring               keyring             the key SharedKeys generated
 //
 // Every item but the key ring carries ttl: DataTTL after the later of its
-// write and ClosesAt (and never before the machine's clock, which is what
-// DynamoDB compares it with). Writes refresh it: heartbeats keep a waiting
+// write, ClosesAt and, for a slot and its visitor, the slot's deadline (and
+// never before the machine's clock, which is what DynamoDB compares it
+// with). Writes refresh it: heartbeats keep a waiting
 // visitor, each exchange step keeps the zone item. No sweeper runs;
 // DynamoDB deletes what has expired (typically within days) and an
 // expired zone item reads as absent at once.

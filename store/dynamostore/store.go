@@ -97,9 +97,6 @@ func WithEventuallyConsistentPositions() Option { return func(c *options) { c.ev
 // before it queries the outbox again. For tests.
 func withStreamResync(d time.Duration) Option { return func(c *options) { c.streamResync = d } }
 
-// withWallClock replaces the machine clock that TTL attributes are computed
-// from. For tests.
-func withWallClock(now func() time.Time) Option { return func(c *options) { c.wallClock = now } }
 
 // Store is a waitroom.Store kept in one DynamoDB table. Every operation is
 // one conditional write or one TransactWriteItems (see the package

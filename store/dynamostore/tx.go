@@ -133,6 +133,13 @@ func (t *txn) del(kind itemKind, ref int, k map[string]types.AttributeValue, con
 	t.add(kind, ref, types.TransactWriteItem{Delete: d})
 }
 
+// check adds a ConditionCheck of the item at k.
+func (t *txn) check(kind itemKind, ref int, k map[string]types.AttributeValue, cond string) {
+	t.add(kind, ref, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: &t.s.table, Key: k, ConditionExpression: aws.String(cond),
+	}})
+}
+
 // txFailure says why a transaction was cancelled.
 type txFailure struct {
 	kinds   []itemKind
