@@ -97,7 +97,6 @@ func WithEventuallyConsistentPositions() Option { return func(c *options) { c.ev
 // before it queries the outbox again. For tests.
 func withStreamResync(d time.Duration) Option { return func(c *options) { c.streamResync = d } }
 
-
 // Store is a waitroom.Store kept in one DynamoDB table. Every operation is
 // one conditional write or one TransactWriteItems (see the package
 // documentation for which items each touches). It has no clock of its own:
