@@ -298,3 +298,42 @@ func BenchmarkAdmission(b *testing.B) {
 	b.ReportMetric(total.WriteUnits/float64(b.N), "WCU/op")
 	b.ReportMetric(float64(total.Requests)/float64(b.N), "requests/op")
 }
+
+// TestIdleExchangeIsCheap: an exchange step with nothing to do reads
+// nothing once this Store knows the line is empty and no slot's deadline
+// has come; the slot query runs when a deadline passes, and not again
+// until the next one.
+func TestIdleExchangeIsCheap(t *testing.T) {
+	db, _ := localClients(t)
+	table := newTable(t, db)
+	s := newStore(t, db, table, WithCacheAge(time.Hour)) // this Store's view counts as fresh
+	ctx := t.Context()
+	st := storetest.Zone(storetest.ZoneName("idle"))
+	st.Capacity = 2
+	_, err := s.PutZone(ctx, st, storetest.T0)
+	require.NoError(t, err)
+	slot, ok, err := s.Enter(ctx, st.Name, "a", storetest.T0)
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	before := s.ConsumedCapacity()
+	for i := range 20 {
+		x, err := s.Exchange(ctx, st.Name, storetest.T0.Add(time.Duration(i+1)*time.Second), 10)
+		require.NoError(t, err)
+		require.Empty(t, x.Admitted)
+	}
+	used := s.ConsumedCapacity().Sub(before)
+	assert.LessOrEqual(t, used.ReadUnits, 2.0, "20 idle steps: one look at the empty line, then nothing")
+	assert.Zero(t, used.WriteUnits, "idle steps write nothing")
+
+	x, err := s.Exchange(ctx, st.Name, slot.Until, 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, x.Expired, "the slot leaks at its deadline")
+	before = s.ConsumedCapacity()
+	for i := range 20 {
+		_, err := s.Exchange(ctx, st.Name, slot.Until.Add(time.Duration(i+1)*time.Second), 10)
+		require.NoError(t, err)
+	}
+	used = s.ConsumedCapacity().Sub(before)
+	assert.Zero(t, used.ReadUnits, "no slot left: no more slot queries")
+}

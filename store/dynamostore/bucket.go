@@ -46,26 +46,36 @@ func (s *Store) readTail(ctx context.Context, m *meta) (uint64, error) {
 }
 
 // expiredSlots returns up to maxLeak slots whose deadline is at or before
-// now (ms), earliest first; all reports that there are no more.
-func (s *Store) expiredSlots(ctx context.Context, m *meta, now int64) (slots []slotRec, all bool, err error) {
+// now (ms), earliest first, and the deadline of the earliest slot left:
+// next is math.MaxInt64 when no slot is left, 0 when more may have
+// expired than were returned. It reads the bucket's first slots in
+// deadline order.
+func (s *Store) expiredSlots(ctx context.Context, m *meta, now int64) (slots []slotRec, next int64, err error) {
 	e := newExpr()
-	cond := fmt.Sprintf("%s = %s AND %s < %s", e.n(attrPK), e.v(str(m.keys().bucketPK())), e.n(attrSK), e.v(str(padInt(now+1))))
+	cond := fmt.Sprintf("%s = %s", e.n(attrPK), e.v(str(m.keys().bucketPK())))
 	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
 		TableName: &s.table, KeyConditionExpression: aws.String(cond), ConsistentRead: aws.Bool(true),
 		ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values, Limit: aws.Int32(maxLeak + 1),
 	})
 	if err != nil {
-		return nil, false, unavailable("read expired slots", err)
+		return nil, 0, unavailable("read expired slots", err)
 	}
 	s.usage.query(out.Items)
 	for _, it := range out.Items {
-		if len(slots) == maxLeak {
-			return slots, false, nil
-		}
 		it := item(it)
-		slots = append(slots, slotRec{visitor: it.str(sVisitor), seq: it.uint(sSeq), token: it.str(sToken), until: it.int(sUntil)})
+		sl := slotRec{visitor: it.str(sVisitor), seq: it.uint(sSeq), token: it.str(sToken), until: it.int(sUntil)}
+		if sl.until > now {
+			return slots, sl.until, nil
+		}
+		if len(slots) == maxLeak {
+			return slots, 0, nil
+		}
+		slots = append(slots, sl)
 	}
-	return slots, true, nil
+	if out.LastEvaluatedKey != nil {
+		return slots, 0, nil
+	}
+	return slots, math.MaxInt64, nil
 }
 
 // countExpired counts the slots whose deadline is at or before now (ms).
@@ -102,7 +112,7 @@ func (s *Store) leak(ctx context.Context, tx *txn, now int64) (int, error) {
 	if now < m.nextLeak {
 		return 0, nil
 	}
-	slots, all, err := s.expiredSlots(ctx, m, now)
+	slots, next, err := s.expiredSlots(ctx, m, now)
 	if err != nil {
 		return 0, err
 	}
@@ -110,14 +120,10 @@ func (s *Store) leak(ctx context.Context, tx *txn, now int64) (int, error) {
 	for _, sl := range slots {
 		tx.del(kindSlot, 0, k.slot(sl.until, sl.token), "attribute_exists(pk)", nil)
 		tx.event(waitroom.Event{Kind: waitroom.EventExpired, Visitor: sl.visitor, QueueSeq: sl.seq, TokenID: sl.token})
-		m.inside--
+		m.inside = max(m.inside-1, 0)
 	}
-	if all {
-		m.nextLeak = now + 1
-		if m.inside <= 0 {
-			m.inside = max(m.inside, 0)
-			m.nextLeak = math.MaxInt64
-		}
+	if next != 0 {
+		m.nextLeak = next // the earliest deadline left: no query until then
 	}
 	return len(slots), nil
 }
@@ -221,7 +227,9 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 		size := uint64(min(allowed-admitted+2, 100))
 		if tail != math.MaxUint64 {
 			size = min(size, tail-cur+1)
-		} else if hint := s.tailHint(m.st.Name); hint < cur {
+		} else if hint, fresh := s.tailHint(m.st.Name); hint < cur && fresh {
+			break // the line was empty a moment ago (at most the cache age)
+		} else if hint < cur {
 			size = 1 // the line looked empty last time: read little
 		} else {
 			size = min(size, hint-cur+1) // no more than the line held last time

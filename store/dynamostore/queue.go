@@ -556,15 +556,23 @@ func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Ti
 }
 
 // tailHint returns the last tail counter this Store saw for zone (0 if
-// none): the exchanger reads a single entry when the line looked empty.
-func (s *Store) tailHint(zone string) uint64 {
+// none), and whether it saw it within the cache age: the exchanger reads
+// nothing when the line was empty a moment ago, and a single entry when it
+// looked empty last time.
+func (s *Store) tailHint(zone string) (tail uint64, fresh bool) {
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
-	return s.tails[zone]
+	h := s.tails[zone]
+	return h.tail, time.Since(h.at) < s.cfg.cacheAge
 }
 
 func (s *Store) setTailHint(zone string, tail uint64) {
 	s.metaMu.Lock()
 	defer s.metaMu.Unlock()
-	s.tails[zone] = max(s.tails[zone], tail)
+	s.tails[zone] = tailSeen{tail: max(s.tails[zone].tail, tail), at: time.Now()}
+}
+
+type tailSeen struct {
+	tail uint64
+	at   time.Time
 }

@@ -110,7 +110,7 @@ type Store struct {
 	metaMu sync.Mutex
 	metas  map[string]*cachedMeta
 	locks  map[string]chan struct{} // per zone, see lockZone
-	tails  map[string]uint64        // per zone, see tailHint
+	tails  map[string]tailSeen      // per zone, see tailHint
 
 	regMu sync.Mutex
 	regs  map[string]*registrar
@@ -169,7 +169,7 @@ func New(client *dynamodb.Client, table string, opts ...Option) (*Store, error) 
 		db: client, table: table, cfg: cfg,
 		metas: make(map[string]*cachedMeta),
 		locks: make(map[string]chan struct{}),
-		tails: make(map[string]uint64),
+		tails: make(map[string]tailSeen),
 		regs:  make(map[string]*registrar),
 		feeds: make(map[string]*zoneFeed),
 	}
