@@ -654,7 +654,10 @@ func (w *watcher) loop(c pushConn) ending {
 			return 0, false
 		}
 		w.p.frames.Add(1)
-		wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
+		// Not ctx's child: a write that a closing server cancelled midway
+		// would drop the connection without its close handshake. The
+		// server's close waits for the write instead (writeTimeout at most).
+		wctx, wcancel := context.WithTimeout(context.Background(), writeTimeout)
 		err := c.send(wctx, msg)
 		wcancel()
 		if err != nil {
@@ -690,7 +693,7 @@ func (w *watcher) loop(c pushConn) ending {
 		}
 		if f&flagPing != 0 {
 			w.nextPing.Store(time.Now().Add(pingEvery(time.Duration(w.abandon.Load()))).UnixNano())
-			pctx, pcancel := context.WithTimeout(ctx, pingTimeout)
+			pctx, pcancel := context.WithTimeout(context.Background(), pingTimeout) // as for writes
 			err := c.ping(pctx)
 			pcancel()
 			if err != nil {
