@@ -679,6 +679,10 @@ func (r *Room) Step(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Done returns a channel that is closed when the Room is closed, so that
+// goroutines serving the Room (push connections) can stop with it.
+func (r *Room) Done() <-chan struct{} { return r.ctx.Done() }
+
 // Close stops every goroutine of the Room and closes its store. Calling it
 // again does nothing.
 func (r *Room) Close() error {

@@ -305,11 +305,10 @@ func (p *push) run() {
 		select {
 		case <-p.quit:
 			return
+		case <-p.e.room.Done():
+			p.stopAll(true)
+			return
 		case <-tick.C:
-			if roomClosed(p.e.room) {
-				p.stopAll(true)
-				return
-			}
 			p.keepAlive(context.Background(), false)
 		case <-p.poke:
 			if flushC == nil {
@@ -325,14 +324,6 @@ func (p *push) run() {
 			p.wakeMoved()
 		}
 	}
-}
-
-// roomClosed reports whether room has been closed. The Room's methods
-// answer ErrClosed after Close; Release of no zone answers it, or
-// ErrZoneNotFound before Close, without a store call.
-func roomClosed(room *waitroom.Room) bool {
-	_, err := room.Release(context.Background(), "", "")
-	return errors.Is(err, waitroom.ErrClosed)
 }
 
 // wakeMoved wakes every connection of the zones whose line moved.
