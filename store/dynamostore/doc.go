@@ -106,7 +106,7 @@
 //
 // # Capacity units
 //
-// Counted with DynamoDB's published rules (ConsumedCapacity; items under
+// Counted with DynamoDB's published rules (Store.ConsumedCapacity; items under
 // 1 KB), measured by this package's benchmarks:
 //
 //	operation          reads                              writes (WCU)
@@ -121,7 +121,11 @@
 //	Release            1                                  8 (4 actions)
 //	Stats              zone + tail (+ expired slots)      -
 //
-// plus the zone item (1 read unit) once per cache age per instance. One
+// plus the zone item (1 read unit) once per cache age per instance. An
+// exchange step with nothing to do reads nothing more: this Store
+// remembers an empty line for the cache age, and the zone item holds the
+// earliest slot deadline, so the bucket is queried only when one passes.
+// One
 // admission end to end (register alone, the exchange that admits it,
 // claim, release) costs 6 read and 31 write units. A visitor waiting and
 // refreshing the page every 5 seconds costs 12 read and 4 write units per
