@@ -6,7 +6,7 @@
 // origin's concurrency), with an SVG chart.
 //
 //	go run ./examples/flashcrowd -visitors 20000
-//	go run ./examples/flashcrowd -visitors 100000 -window 10s -rate 2000 -capacity 6000
+//	go run ./examples/flashcrowd -visitors 100000 -window 10s -rate 2000 -capacity 6000 -timeout 10m
 //	go run ./examples/flashcrowd -store redis://127.0.0.1:6379/0 -instances 3
 //
 // By default it starts everything in process on loopback: the origin, the
@@ -48,11 +48,11 @@ func main() {
 	flag.IntVar(&cfg.Visitors, "visitors", 20000, "virtual visitors in the crowd")
 	flag.DurationVar(&cfg.Window, "window", 10e9, "all visitors arrive within this window")
 	flag.StringVar(&cfg.Profile, "profile", "spike", "arrival profile: spike (evenly over the window) or ramp (arrivals per second growing linearly)")
-	flag.IntVar(&cfg.Capacity, "capacity", 3000, "zone capacity: visitors inside at once")
+	flag.IntVar(&cfg.Capacity, "capacity", 5000, "zone capacity: visitors inside at once")
 	flag.Float64Var(&cfg.Rate, "rate", 1000, "zone admission rate, per second")
-	flag.DurationVar(&cfg.Think, "think", 1e9, "mean time a visitor stays in checkout (uniform within ±50%)")
-	flag.DurationVar(&cfg.Session, "session", 5e9, "access token lifetime: a slot not released leaks after it")
-	flag.Float64Var(&cfg.ReleaseShare, "release", 0.9, "share of visitors who release their slot when done (the rest let it expire)")
+	flag.DurationVar(&cfg.Think, "think", 5e8, "mean time a visitor stays in checkout (uniform within ±50%)")
+	flag.DurationVar(&cfg.Session, "session", 20e9, "access token lifetime: a slot not released leaks after it")
+	flag.Float64Var(&cfg.ReleaseShare, "release", 0.97, "share of visitors who release their slot when done (the rest let it expire)")
 	flag.StringVar(&cfg.Store, "store", "memory", "store: memory, redis://host:port/db or redis+cluster://h1:p,h2:p")
 	flag.IntVar(&cfg.Instances, "instances", 1, "waiting-room instances (proxies) over the store")
 	flag.StringVar(&cfg.URL, "url", "", "drive the waiting room running at this base URL instead of starting one")
@@ -69,6 +69,7 @@ func main() {
 	// The crowd and the room share the machine: trade memory for less
 	// garbage collection.
 	debug.SetGCPercent(400)
+	raiseFileLimit()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -116,6 +116,9 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	p("           busiest second: %d admissions (the room allows %g: the rate plus its burst)", res.MaxAdmitted1s, res.RateBound1s)
 	p("safety     the origin served at most %s requests at once, %s visitors held slots at once; capacity %d",
 		unknownIfNegative(res.MaxOriginConcurrency), unknownIfNegative(res.maxInside()), cfg.Capacity)
+	if cfg.Conns <= cfg.Capacity && res.MaxOriginConcurrency >= cfg.Conns*cfg.Instances {
+		p("           (the crowd's %d connections per instance may have capped the origin's concurrency)", cfg.Conns)
+	}
 	if res.OriginVisitors >= 0 {
 		p("           %d distinct visitors reached the origin", res.OriginVisitors)
 	}

@@ -25,11 +25,11 @@ type Config struct {
 	Window   time.Duration // they all arrive within it. Default 10s.
 	Profile  string        // "spike" (evenly over the window) or "ramp" (arrivals per second growing linearly). Default spike.
 
-	Capacity     int           // visitors inside at once. Default 3000.
+	Capacity     int           // visitors inside at once. Default 5000: more than the rate times a visitor's way in (its next poll, the claim) and its stay, so that the rate is what limits.
 	Rate         float64       // admissions per second. Default 1000.
-	Think        time.Duration // mean time a visitor stays in checkout (uniform in [Think/2, 3Think/2]). Default 1s.
-	Session      time.Duration // access token lifetime: a slot not released leaks after it. Default 5s.
-	ReleaseShare float64       // share of visitors who release their slot when done; the rest let it expire. Default 0.9; negative: none.
+	Think        time.Duration // mean time a visitor stays in checkout (uniform in [Think/2, 3Think/2]). Default 500ms.
+	Session      time.Duration // access token lifetime: a slot not released leaks after it. Default 20s: longer than a visitor's way from its claim to the origin on a busy machine.
+	ReleaseShare float64       // share of visitors who release their slot when done; the rest let it expire. Default 0.97; negative: none.
 	Tick         time.Duration // the exchanger's period. Default 100ms (waitroom.DefaultTick).
 
 	Store     string // "memory", "redis://host:port/db" or "redis+cluster://h1:p,h2:p". Default memory.
@@ -41,7 +41,7 @@ type Config struct {
 	Seed           uint64        // arrival and think-time randomness. Default 1.
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
-	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024: more than the visitors the origin may hold at once, so that the cap never hides the origin's concurrency.
+	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024: more than the visitors the origin may hold at once, so that the cap never hides the origin's concurrency (the report says when it may have).
 	RequestTimeout time.Duration // one request's limit, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
@@ -63,15 +63,15 @@ func (c Config) withDefaults() (Config, error) {
 		c.Profile = "spike"
 	}
 	if c.Capacity == 0 {
-		c.Capacity = 3000
+		c.Capacity = 5000
 	}
 	if c.Rate == 0 {
 		c.Rate = 1000
 	}
-	def(&c.Think, time.Second)
-	def(&c.Session, 5*time.Second)
+	def(&c.Think, 500*time.Millisecond)
+	def(&c.Session, 20*time.Second)
 	if c.ReleaseShare == 0 {
-		c.ReleaseShare = 0.9
+		c.ReleaseShare = 0.97
 	}
 	c.ReleaseShare = min(max(c.ReleaseShare, 0), 1)
 	def(&c.Tick, waitroom.DefaultTick)
@@ -115,8 +115,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("waitroom: flashcrowd: think time must not be negative, got %v", c.Think)
 	case c.Instances < 1:
 		return c, fmt.Errorf("waitroom: flashcrowd: instances must be at least 1, got %d", c.Instances)
-	case c.Conns < 0 || c.Conns <= c.Capacity && c.URL == "":
-		return c, fmt.Errorf("waitroom: flashcrowd: conns must exceed the capacity (%d), or the crowd's own sockets would cap the origin's concurrency; got %d", c.Capacity, c.Conns)
+	case c.Conns < 0:
+		return c, fmt.Errorf("waitroom: flashcrowd: conns must not be negative, got %d", c.Conns)
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
