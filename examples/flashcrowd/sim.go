@@ -25,7 +25,7 @@ type Config struct {
 	Window   time.Duration // they all arrive within it. Default 10s.
 	Profile  string        // "spike" (evenly over the window) or "ramp" (arrivals per second growing linearly). Default spike.
 
-	Capacity     int           // visitors inside at once. Default 5000: more than the rate times a visitor's way in (its next poll, the claim) and its stay, so that the rate is what limits.
+	Capacity     int           // visitors inside at once. Default 6000: more than the rate times a visitor's way in (its next poll, the claim) and its stay, so that the rate is what limits.
 	Rate         float64       // admissions per second. Default 1000.
 	Think        time.Duration // mean time a visitor stays in checkout (uniform in [Think/2, 3Think/2]). Default 500ms.
 	Session      time.Duration // access token lifetime: a slot not released leaks after it. Default 20s: longer than a visitor's way from its claim to the origin on a busy machine.
@@ -41,7 +41,7 @@ type Config struct {
 	Seed           uint64        // arrival and think-time randomness. Default 1.
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
-	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024: more than the visitors the origin may hold at once, so that the cap never hides the origin's concurrency (the report says when it may have).
+	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024, at most 6000: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
 	RequestTimeout time.Duration // one request's limit, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
@@ -63,7 +63,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Profile = "spike"
 	}
 	if c.Capacity == 0 {
-		c.Capacity = 5000
+		c.Capacity = 6000
 	}
 	if c.Rate == 0 {
 		c.Rate = 1000
@@ -92,7 +92,10 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	def(&c.Stall, 45*time.Second)
 	if c.Conns == 0 {
-		c.Conns = c.Capacity + 1024
+		// Every connection costs two sockets in this process, every
+		// request in the origin two more: stay within the usual limit of
+		// open files.
+		c.Conns = min(c.Capacity+1024, 6000)
 	}
 	def(&c.RequestTimeout, 30*time.Second)
 	if c.MaxFailures == 0 {
