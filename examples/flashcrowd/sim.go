@@ -41,7 +41,7 @@ type Config struct {
 	Seed           uint64        // arrival and think-time randomness. Default 1.
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
-	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024, at most 6000: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
+	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024, at most 6000 over all instances: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
 	RequestTimeout time.Duration // one request's limit, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
@@ -91,12 +91,6 @@ func (c Config) withDefaults() (Config, error) {
 		c.Seed = 1
 	}
 	def(&c.Stall, 45*time.Second)
-	if c.Conns == 0 {
-		// Every connection costs two sockets in this process, every
-		// request in the origin two more: stay within the usual limit of
-		// open files.
-		c.Conns = min(c.Capacity+1024, 6000)
-	}
 	def(&c.RequestTimeout, 30*time.Second)
 	if c.MaxFailures == 0 {
 		c.MaxFailures = 5
@@ -120,6 +114,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("waitroom: flashcrowd: instances must be at least 1, got %d", c.Instances)
 	case c.Conns < 0:
 		return c, fmt.Errorf("waitroom: flashcrowd: conns must not be negative, got %d", c.Conns)
+	}
+	if c.Conns == 0 {
+		// Every connection costs two sockets in this process, every
+		// request in the origin two more: stay within the usual limit of
+		// open files.
+		c.Conns = min(c.Capacity+1024, 6000/c.Instances)
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
