@@ -264,17 +264,37 @@ func (e *edge) respond(w http.ResponseWriter, r *http.Request, d *PageData) {
 		writeJSON(w, d.StatusCode, d.report())
 		return
 	}
+	page := e.render(d)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", itoa(len(page)))
+	w.WriteHeader(d.StatusCode)
+	w.Write(page)
+}
+
+// pageCacheSize is the number of rendered pages kept. Visitors with the
+// same standing see the same page, and a standing is reused for
+// WithPositionTTL, so a waiting visitor's repeat requests and every visitor
+// at the same place in line are served without executing the template.
+const pageCacheSize = 4096
+
+var busyPage = []byte("<!doctype html><html lang=\"en\"><title>Please wait</title><p>The page is busy. Please try again in a moment.</p></html>")
+
+// render executes the page template for d, or returns the page it rendered
+// for the same data before. The template sees only d, so equal data make
+// equal pages.
+func (e *edge) render(d *PageData) []byte {
+	if page, ok := e.pages.Get(*d); ok {
+		return page
+	}
 	var buf bytes.Buffer
 	if err := e.cfg.page.Execute(&buf, d); err != nil {
 		e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
-		buf.Reset()
-		buf.WriteString("<!doctype html><html lang=\"en\"><title>Please wait</title><p>The page is busy. Please try again in a moment.</p></html>")
+		return busyPage
 	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", itoa(buf.Len()))
-	w.WriteHeader(d.StatusCode)
-	w.Write(buf.Bytes())
+	page := buf.Bytes()
+	e.pages.Add(*d, page)
+	return page
 }
 
 // acceptsJSON reports whether the request's Accept header lists
