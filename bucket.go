@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,29 +24,48 @@ func (r *Room) exchange(ctx context.Context, zone string) (Exchange, error) {
 	return x, err
 }
 
-// exchanger runs zone's exchange step every tick until the Room closes.
+// maxExchangesInFlight bounds the exchange steps of one zone that an
+// exchanger has started and not seen finish.
+const maxExchangesInFlight = 8
+
+// exchanger starts zone's exchange step every tick until the Room closes.
+// A step does not wait for the previous one: on a busy instance a store
+// round trip can take longer than a tick, and the admission rate's credit
+// is capped at a quarter second's worth, so waiting would turn every slow
+// round trip into lost admissions. Steps are atomic in the store and safe
+// to run at once; at most maxExchangesInFlight run at a time, and a tick
+// that finds them all running is skipped.
 func (r *Room) exchanger(zone string) {
 	defer r.wg.Done()
 	t := time.NewTicker(r.cfg.tick)
 	defer t.Stop()
-	var failing bool
+	var steps sync.WaitGroup
+	defer steps.Wait()
+	slots := make(chan struct{}, maxExchangesInFlight)
+	var failing atomic.Bool
 	for {
 		select {
 		case <-r.ctx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-		_, err := r.exchange(ctx, zone)
-		cancel()
-		switch {
-		case err != nil && r.ctx.Err() == nil && !failing:
-			r.cfg.logger.Warn("waitroom: exchange failed", "zone", zone, "err", err)
-			failing = true
-		case err == nil && failing:
-			r.cfg.logger.Info("waitroom: exchange recovered", "zone", zone)
-			failing = false
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue
 		}
+		steps.Go(func() {
+			defer func() { <-slots }()
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			_, err := r.exchange(ctx, zone)
+			cancel()
+			switch {
+			case err != nil && r.ctx.Err() == nil && failing.CompareAndSwap(false, true):
+				r.cfg.logger.Warn("waitroom: exchange failed", "zone", zone, "err", err)
+			case err == nil && failing.CompareAndSwap(true, false):
+				r.cfg.logger.Info("waitroom: exchange recovered", "zone", zone)
+			}
+		})
 	}
 }
 

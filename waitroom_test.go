@@ -448,3 +448,66 @@ func TestStoreErrorsSurface(t *testing.T) {
 	_, err = room.Visit(ctx, "nope", nil, true)
 	require.True(t, errors.Is(err, waitroom.ErrZoneNotFound))
 }
+
+// blockingStore holds every Exchange until release is closed, counting the
+// steps that run at once.
+type blockingStore struct {
+	waitroom.Store
+	started chan struct{}
+	release chan struct{}
+	mu      sync.Mutex
+	running int
+	most    int
+}
+
+func (s *blockingStore) Exchange(ctx context.Context, zone string, now time.Time, limit int) (waitroom.Exchange, error) {
+	s.mu.Lock()
+	s.running++
+	s.most = max(s.most, s.running)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.running--
+		s.mu.Unlock()
+	}()
+	select {
+	case s.started <- struct{}{}:
+	default:
+	}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return waitroom.Exchange{}, ctx.Err()
+	}
+	return s.Store.Exchange(ctx, zone, now, limit)
+}
+
+// TestSlowExchangeDoesNotHoldBackTheNext: while one exchange step waits on
+// a slow store, the exchanger starts the next ones (so a slow round trip
+// does not cost admissions), but never more than a bounded number at once.
+func TestSlowExchangeDoesNotHoldBackTheNext(t *testing.T) {
+	store := &blockingStore{Store: memstore.New(), started: make(chan struct{}), release: make(chan struct{})}
+	room, err := waitroom.New(store, waitroom.WithZone(checkout(1)), waitroom.WithTick(time.Millisecond))
+	require.NoError(t, err)
+	for i := range 3 {
+		select {
+		case <-store.started:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d exchange steps started while the first was held", i)
+		}
+	}
+	// Let ticks pile up against the bound before releasing them all.
+	for range 20 {
+		select {
+		case <-store.started:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	close(store.release)
+	require.NoError(t, room.Close())
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	assert.GreaterOrEqual(t, store.most, 3)
+	assert.LessOrEqual(t, store.most, 8, "steps in flight are bounded")
+	assert.Equal(t, 0, store.running, "Close waits for the steps in flight")
+}
