@@ -28,16 +28,8 @@ import (
 )
 
 // NewTransport returns an http.Transport sized for many concurrent
-// connections to one host, for the proxies and the load clients alike: the
-// default keeps only 2 idle connections per host, which alone halves a
-// proxy's throughput under load.
-func NewTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 0
-	t.MaxIdleConnsPerHost = 4096
-	t.IdleConnTimeout = 90 * time.Second
-	return t
-}
+// connections to one host, for the proxies and the load clients alike.
+func NewTransport() *http.Transport { return middleware.ProxyTransport() }
 
 // Server is an http.Handler served on a loopback port.
 type Server struct {

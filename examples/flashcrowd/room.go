@@ -27,11 +27,8 @@ import (
 // host, which alone halves a proxy's throughput under load. maxConns > 0
 // caps the connections per host.
 func newTransport(maxConns int) *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 0 // no global cap
-	t.MaxIdleConnsPerHost = 4096
+	t := middleware.ProxyTransport()
 	t.MaxConnsPerHost = maxConns
-	t.IdleConnTimeout = 90 * time.Second
 	return t
 }
 

@@ -129,21 +129,10 @@ func build(ctx context.Context, o options) (http.Handler, string, func(), error)
 	closers = append(closers, room.Close)
 
 	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.Transport = NewTransport()
+	proxy.Transport = middleware.ProxyTransport()
 	h := middleware.Wrap(room, proxy)
 	closers = append(closers, h.Close)
 	return h, target, cleanup, nil
-}
-
-// NewTransport returns an http.Transport sized for a proxy under load: the
-// default keeps only 2 idle connections per host, which alone halves a
-// proxy's throughput.
-func NewTransport() *http.Transport {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 4096
-	t.MaxIdleConnsPerHost = 4096
-	t.IdleConnTimeout = 90 * time.Second
-	return t
 }
 
 // demoOrigin is the shop behind the waiting room.
