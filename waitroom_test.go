@@ -321,7 +321,7 @@ func TestZoneUpdateReachesOtherInstances(t *testing.T) {
 	assert.Equal(t, []string{"/checkout"}, z.Paths, "b keeps its own paths")
 }
 
-// TestExampleStepAdmitsOnDemand is what the package example shows: no
+// TestStepAdmitsOnlyOnDemand is what the package example shows: no
 // goroutine admits anyone until Step.
 func TestStepAdmitsOnlyOnDemand(t *testing.T) {
 	room, _ := newRoom(t, checkout(1))
