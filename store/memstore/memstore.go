@@ -165,6 +165,21 @@ func (s *Store) sweep(now int64) {
 }
 
 // check returns errClosed after Close.
+// zone returns the live zone called name, locked (the caller unlocks it),
+// and now in unix nanoseconds, after recording now as the store's present.
+// It fails when the store is closed or the zone does not exist at now.
+func (s *Store) zone(name string, now time.Time) (*zone, int64, error) {
+	if err := s.check(); err != nil {
+		return nil, 0, err
+	}
+	n := s.observe(now)
+	z := s.lookup(name, n)
+	if z == nil {
+		return nil, 0, notFound(name)
+	}
+	return z, n, nil
+}
+
 func (s *Store) check() error {
 	if s.closed.Load() {
 		return errClosed

@@ -134,13 +134,9 @@ func slotPlace(sl *slot) waitroom.Place {
 // skipped by Exchange, and places released behind the head, until the head
 // reaches them; it never underestimates.
 func (s *Store) Position(ctx context.Context, zoneName, visitor string, now time.Time) (waitroom.Place, error) {
-	if err := s.check(); err != nil {
+	z, n, err := s.zone(zoneName, now)
+	if err != nil {
 		return waitroom.Place{}, err
-	}
-	n := s.observe(now)
-	z := s.lookup(zoneName, n)
-	if z == nil {
-		return waitroom.Place{}, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	if seq, ok := z.waiting[visitor]; ok {
@@ -225,13 +221,9 @@ func (s *Store) Enter(ctx context.Context, zoneName, visitor string, now time.Ti
 // and from ClosesAt nobody is admitted or skipped. limit <= 0 admits
 // nobody.
 func (s *Store) Exchange(ctx context.Context, zoneName string, now time.Time, limit int) (waitroom.Exchange, error) {
-	if err := s.check(); err != nil {
+	z, n, err := s.zone(zoneName, now)
+	if err != nil {
 		return waitroom.Exchange{}, err
-	}
-	n := s.observe(now)
-	z := s.lookup(zoneName, n)
-	if z == nil {
-		return waitroom.Exchange{}, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	var x waitroom.Exchange
@@ -268,13 +260,9 @@ func (s *Store) Exchange(ctx context.Context, zoneName string, now time.Time, li
 // EventExpired: an admitted visitor then gets waitroom.ErrClaimExpired, an
 // inside visitor waitroom.ErrNotAdmitted (it holds nothing any more).
 func (s *Store) Claim(ctx context.Context, zoneName, visitor string, now time.Time) (waitroom.Slot, error) {
-	if err := s.check(); err != nil {
+	z, n, err := s.zone(zoneName, now)
+	if err != nil {
 		return waitroom.Slot{}, err
-	}
-	n := s.observe(now)
-	z := s.lookup(zoneName, n)
-	if z == nil {
-		return waitroom.Slot{}, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	sl := z.slots[visitor]
@@ -302,13 +290,9 @@ func (s *Store) Claim(ctx context.Context, zoneName, visitor string, now time.Ti
 // waitroom.Store). A slot found past its deadline was no longer held: it
 // is removed with EventExpired and Release reports false.
 func (s *Store) Release(ctx context.Context, zoneName, visitor string, now time.Time) (bool, error) {
-	if err := s.check(); err != nil {
+	z, n, err := s.zone(zoneName, now)
+	if err != nil {
 		return false, err
-	}
-	n := s.observe(now)
-	z := s.lookup(zoneName, n)
-	if z == nil {
-		return false, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	if seq, ok := z.waiting[visitor]; ok {
@@ -333,13 +317,9 @@ func (s *Store) Release(ctx context.Context, zoneName, visitor string, now time.
 // Stats counts the zone at now without changing it (see waitroom.Store).
 // Inside counts the slots whose deadline has not passed at now.
 func (s *Store) Stats(ctx context.Context, zoneName string, now time.Time) (waitroom.ZoneStats, error) {
-	if err := s.check(); err != nil {
+	z, n, err := s.zone(zoneName, now)
+	if err != nil {
 		return waitroom.ZoneStats{}, err
-	}
-	n := s.observe(now)
-	z := s.lookup(zoneName, n)
-	if z == nil {
-		return waitroom.ZoneStats{}, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	return waitroom.ZoneStats{
