@@ -32,6 +32,15 @@ import (
 // the zone; the notifier's goroutine wakes the zone's connections once per
 // push interval, however many events came, and each sends one frame if its
 // report changed. A visitor's own admission wakes its connections at once.
+//
+// Pacing. A page far back in a long line does not need four frames a
+// second: after a position update a connection sleeps through the line's
+// moves for a quarter of its shortest wait (ETA low), between the push
+// interval and maxMovePace. A visitor a minute from its turn hears of the
+// line every 15 seconds, one a second away every push interval; the turn
+// itself is never paced. So 100,000 open pages cost tens of thousands of
+// frames a second rather than 400,000, and the connections skipped by a
+// wake are woken by the keepalive tick once they are due.
 
 // Push connection timings (real time: the connections' own keepalive).
 const (
@@ -44,6 +53,7 @@ const (
 	eventsRetry     = 1000                   // milliseconds before an EventSource reconnects
 	finalLinger     = 5 * time.Second        // after the final report, how long the client has to close first
 	minStreamPeriod = time.Second
+	maxMovePace     = 15 * time.Second // the longest sleep through the line's moves
 )
 
 // Reasons a connection's serving loop ends.
@@ -90,6 +100,7 @@ type push struct {
 type pushZone struct {
 	passed   atomic.Uint64 // highest queue number let in or skipped
 	dirty    atomic.Bool   // the line moved since the last wake
+	moves    atomic.Uint64 // wakes for moves of the line so far
 	watchers map[*watcher]struct{}
 }
 
@@ -116,10 +127,12 @@ type watcher struct {
 	ctx    context.Context // the connection's: ends with it, or when the server side ends it
 	cancel context.CancelCauseFunc
 
-	lastBeat atomic.Int64 // Room clock, unix ns, of the last Room.Status
-	abandon  atomic.Int64 // the zone's AbandonAfter
-	nextPing atomic.Int64 // real time, unix ns
-	endAt    atomic.Int64 // real time, unix ns: an event stream's end
+	lastBeat atomic.Int64  // Room clock, unix ns, of the last Room.Status
+	abandon  atomic.Int64  // the zone's AbandonAfter
+	nextPing atomic.Int64  // real time, unix ns
+	nextMove atomic.Int64  // Room clock, unix ns: moves of the line wake it from then on
+	seen     atomic.Uint64 // pushZone.moves when its report was last made
+	endAt    atomic.Int64  // real time, unix ns: an event stream's end
 
 	mu   sync.Mutex
 	base base // what the Room said last, under mu
@@ -326,22 +339,36 @@ func (p *push) run() {
 	}
 }
 
-// wakeMoved wakes every connection of the zones whose line moved.
+// wakeMoved wakes the connections of the zones whose line moved, those
+// whose pace allows it; keepAlive wakes the others when it does.
 func (p *push) wakeMoved() {
+	now := p.e.room.Now().UnixNano()
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	for _, pz := range p.zones {
 		if pz.dirty.Swap(false) {
+			pz.moves.Add(1)
 			for w := range pz.watchers {
-				w.signal(flagMoved)
+				if now >= w.nextMove.Load() {
+					w.signal(flagMoved)
+				}
 			}
 		}
 	}
 }
 
+// movePace is how long a connection whose report was just sent sleeps
+// through the line's moves: a quarter of the visitor's shortest wait,
+// within the push interval and maxMovePace.
+func movePace(r *report, interval time.Duration) time.Duration {
+	d := time.Duration(r.ETALowSeconds) * time.Second / 4
+	return min(max(d, interval), max(maxMovePace, interval))
+}
+
 // keepAlive flags the connections whose heartbeat is due (a quarter of
 // the zone's AbandonAfter since the last one, on the Room's clock), whose
-// ping is due or whose lifetime is over. With now set, it runs the due
+// ping is due or whose lifetime is over, and those that a move of the line
+// skipped and are now due. With now set, it runs the due
 // heartbeats itself before it returns (tests), else the connections' loops
 // run them.
 func (p *push) keepAlive(ctx context.Context, now bool) {
@@ -357,6 +384,9 @@ func (p *push) keepAlive(ctx context.Context, now bool) {
 		var f uint32
 		if clock-last >= w.abandon.Load()/4 {
 			f |= flagStatus
+		}
+		if w.seen.Load() < w.pz.moves.Load() && clock >= w.nextMove.Load() {
+			f |= flagMoved
 		}
 		if w.events {
 			if end := w.endAt.Load(); end != 0 && real >= end {
@@ -640,9 +670,14 @@ func (w *watcher) loop(c pushConn) ending {
 		return endClient
 	}
 	send := func() (ending, bool) {
-		msg, final := w.frame(room.Now())
+		w.seen.Store(w.pz.moves.Load())
+		now := room.Now()
+		msg, final := w.frame(now)
 		if msg == nil {
 			return 0, false
+		}
+		if !final {
+			w.nextMove.Store(now.Add(movePace(&w.last, w.p.e.cfg.pushInterval)).UnixNano())
 		}
 		w.p.frames.Add(1)
 		// Not ctx's child: a write that a closing server cancelled midway

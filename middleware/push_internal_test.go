@@ -35,6 +35,21 @@ func TestScaleETA(t *testing.T) {
 	assert.Positive(t, got.High)
 }
 
+func TestMovePace(t *testing.T) {
+	const interval = 250 * time.Millisecond
+	for low, want := range map[int64]time.Duration{
+		0:    interval,        // unknown, or at the front
+		1:    interval,        // a quarter second is the push interval
+		8:    2 * time.Second, // a quarter of the shortest wait
+		60:   maxMovePace,     // 15 s
+		3600: maxMovePace,     // never longer
+	} {
+		assert.Equal(t, want, movePace(&report{ETALowSeconds: low}, interval), "eta low %d s", low)
+	}
+	// A push interval longer than the longest pace wins.
+	assert.Equal(t, time.Minute, movePace(&report{ETALowSeconds: 3}, time.Minute))
+}
+
 func TestOriginRule(t *testing.T) {
 	e := newEdge(nil, []Option{WithOrigins("*.shop.example", "https://partner.example")})
 	for origin, want := range map[string]bool{

@@ -235,8 +235,11 @@ func TestWebSocketPushesTheTurn(t *testing.T) {
 	assert.Equal(t, 2, middleware.Connections(e.h))
 
 	// a leaves; the exchanger lets b in: b hears of it at once and is
-	// told where to claim its turn; c moves up.
+	// told where to claim its turn; c moves up (its page, one place from
+	// the front, may hear of the line's moves again a push interval after
+	// its first report).
 	require.Equal(t, http.StatusOK, a.get("/checkout/done").StatusCode)
+	e.clock.Advance(middleware.DefaultPushInterval)
 	e.step(t)
 	turn := readReport(t, connB)
 	assert.Equal(t, "admitted", turn.State)
@@ -324,7 +327,9 @@ func TestPushCoalescesTheLinesMoves(t *testing.T) {
 	}
 	require.EqualValues(t, watched, middleware.FramesSent(e.h))
 
-	// Everyone inside leaves; one exchange lets the 1000 first in line in.
+	// Everyone inside leaves; one exchange lets the 1000 first in line in,
+	// after the pages' pace (the push interval, so close to the front).
+	e.clock.Advance(500 * time.Millisecond)
 	for _, id := range insiders {
 		_, err := e.room.Release(ctx, "checkout", id)
 		require.NoError(t, err)
@@ -341,6 +346,48 @@ func TestPushCoalescesTheLinesMoves(t *testing.T) {
 		assert.EqualValues(t, i+1, r.Position, "connection %d", i)
 	}
 	assert.EqualValues(t, 2*watched, middleware.FramesSent(e.h), "2000 events, one frame per page")
+}
+
+func TestPushPacesPagesFarBack(t *testing.T) {
+	noLeaks(t)
+	z := checkoutZone(1)
+	z.AdmitPerSecond = 10 // 200 places are 20 s at the least
+	e := newEnv(t, z, nil)
+	s := serve(t, e.h)
+	ctx := context.Background()
+	a := e.client()
+	require.Equal(t, http.StatusOK, a.get("/checkout").StatusCode)
+	e.queued(t, "/checkout") // first in line, its page closed
+	near := e.queued(t, "/checkout")
+	for range 197 {
+		out, err := e.room.Visit(ctx, "checkout", nil, true)
+		require.NoError(t, err)
+		require.Equal(t, waitroom.StateWaiting, out.State)
+	}
+	far := e.queued(t, "/checkout")
+	connNear, _, err := s.dial(t, near, "zone=checkout", nil)
+	require.NoError(t, err)
+	connFar, _, err := s.dial(t, far, "zone=checkout", nil)
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, readReport(t, connNear).Position)
+	r := readReport(t, connFar)
+	require.EqualValues(t, 200, r.Position)
+	require.EqualValues(t, 20, r.ETALowSeconds)
+
+	// The line moves by one a push interval later: the page one place
+	// from the front hears of it, the page 20 s back sleeps through it.
+	e.clock.Advance(middleware.DefaultPushInterval)
+	require.Equal(t, http.StatusOK, a.get("/checkout/done").StatusCode)
+	e.step(t)
+	assert.EqualValues(t, 1, readReport(t, connNear).Position)
+	assert.EqualValues(t, 3, middleware.FramesSent(e.h), "the far page was sent a frame before its pace")
+
+	// A quarter of its shortest wait after its first report, the far page
+	// is due: the notifier's keepalive sends it the move it slept through.
+	e.clock.Advance(5*time.Second - middleware.DefaultPushInterval)
+	r = readReport(t, connFar)
+	assert.Equal(t, "waiting", r.State)
+	assert.EqualValues(t, 199, r.Position)
 }
 
 func TestPushFollowsAdmissionsOnAnotherInstance(t *testing.T) {
