@@ -2,8 +2,11 @@ package middleware_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +151,76 @@ func TestFailOpen(t *testing.T) {
 	assert.Equal(t, "open", body(res), "no access in the context of a fail-open request")
 	assert.Empty(t, res.Header.Get(middleware.DefaultReleaseHeader))
 	assert.EqualValues(t, 2, e.origin.calls.Load())
+}
+
+// A rendered response is reused only while all it shows stays the same:
+// from one cached standing, the page follows the clock (progress, the
+// opening passing) and each URL gets its own return URL, without asking
+// the store.
+func TestRenderedPagesFollowTheClockAndTheURL(t *testing.T) {
+	// Kept for a quarter of AbandonAfter: 5 seconds.
+	e := newEnv(t, checkoutZone(1), nil, middleware.WithPositionTTL(time.Minute))
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	b := e.client()
+	require.Equal(t, http.StatusTooManyRequests, b.get("/checkout/a").StatusCode)
+	e.store.reset()
+
+	page := body(b.get("/checkout/a"))
+	assert.Contains(t, page, `value="0">0%</progress>`)
+	assert.Contains(t, page, `return=%2Fcheckout%2Fa\u0026zone=checkout`)
+	page = body(b.get("/checkout/b"))
+	assert.Contains(t, page, `return=%2Fcheckout%2Fb\u0026zone=checkout`)
+	assert.NotContains(t, page, `%2Fcheckout%2Fa`)
+	assert.Contains(t, body(b.get("/checkout/a")), `return=%2Fcheckout%2Fa\u0026zone=checkout`)
+
+	e.clock.Advance(4 * time.Second)
+	_, rep := b.getJSON("/checkout/a")
+	require.Positive(t, rep.Progress)
+	assert.Contains(t, body(b.get("/checkout/a")), fmt.Sprintf(`value="%d">%d%%</progress>`, rep.Progress, rep.Progress))
+
+	// A URL too long to be a return URL is served too, returning to "/".
+	res := b.get("/checkout/a?q=" + strings.Repeat("x", 3000))
+	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	assert.Contains(t, body(res), `return=%2F\u0026zone=checkout`)
+	assert.Zero(t, e.store.count(), "store calls")
+
+	// The opening: a wait of hours, whose progress stays 0 for seconds.
+	z := checkoutZone(1)
+	z.OpensAt, z.Session = t0.Add(3*time.Second), time.Hour
+	e = newEnv(t, z, nil, middleware.WithPositionTTL(time.Minute))
+	require.Equal(t, http.StatusTooManyRequests, e.client().get("/checkout").StatusCode)
+	b = e.client()
+	require.Equal(t, http.StatusTooManyRequests, b.get("/checkout").StatusCode)
+	e.store.reset()
+	assert.Contains(t, body(b.get("/checkout")), "The sale opens at")
+	e.clock.Advance(4 * time.Second)
+	_, rep = b.getJSON("/checkout")
+	require.Zero(t, rep.Progress)
+	assert.NotContains(t, body(b.get("/checkout")), "The sale opens at", "the opening has passed")
+	assert.Zero(t, e.store.count(), "store calls")
+}
+
+// Every response has header values of its own: a handler in front that
+// changes one in place changes no other response.
+func TestResponseHeaderValuesAreNotShared(t *testing.T) {
+	e := newEnv(t, checkoutZone(1), nil)
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.h.ServeHTTP(w, r)
+		for _, v := range w.Header() {
+			v[0] = "changed"
+		}
+	})
+	b := newClient(h)
+	for range 3 {
+		res := b.get("/checkout")
+		assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+		assert.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
+		assert.Equal(t, "no-store", res.Header.Get("Cache-Control"))
+		assert.Equal(t, "6", res.Header.Get("Retry-After"))
+		assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
+		assert.Equal(t, strconv.Itoa(len(body(res))), res.Header.Get("Content-Length"))
+		_, rep := b.getJSON("/checkout")
+		assert.Equal(t, "waiting", rep.State)
+	}
 }

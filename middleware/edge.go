@@ -22,7 +22,7 @@ type edge struct {
 	visitors *lru.Cache[string, *visitorEntry]   // raw visitor token -> verified content
 	revoked  *lru.Cache[string, struct{}]        // token ids released or expired
 	waiting  *lru.Cache[visitorKey, cachedPlace] // waiting visitors' standings
-	pages    *lru.Cache[PageData, []byte]        // rendered waiting pages
+	pages    *lru.Cache[pageKey, *renderedPage]  // rendered responses to waiting visitors
 
 	zonesMu sync.RWMutex
 	zones   map[string]*zoneCache
@@ -86,7 +86,7 @@ func newEdge(room *waitroom.Room, opts []Option) *edge {
 	e.visitors, _ = lru.New[string, *visitorEntry](e.cfg.cacheSize)
 	e.revoked, _ = lru.New[string, struct{}](e.cfg.cacheSize)
 	e.waiting, _ = lru.New[visitorKey, cachedPlace](e.cfg.cacheSize)
-	e.pages, _ = lru.New[PageData, []byte](pageCacheSize)
+	e.pages, _ = lru.New[pageKey, *renderedPage](pageCacheSize)
 	e.writers.New = func() any { return new(responseWriter) }
 	e.push = newPush(e)
 	if room != nil {

@@ -162,11 +162,7 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 		d.ETA, d.ETALow, d.ETAHigh = s.eta.Expected, s.eta.Low, s.eta.High
 		d.ETAText, d.ETARangeText = etaText(s.eta.Expected), etaRangeText(s.eta.Low, s.eta.High)
 		d.Progress = progress(now.Sub(s.arrived), s.eta.Expected)
-		var abandon time.Duration
-		if z, ok := e.room.Zone(zone); ok {
-			abandon = z.AbandonAfter
-		}
-		d.RetryAfter = min(retryAfter(s.eta.Expected, abandon), e.cfg.maxRetryAfter)
+		d.RetryAfter = e.retryAfter(zone, s.eta.Expected)
 	case waitroom.StateAdmitted, waitroom.StateInside:
 		d.StatusCode = http.StatusOK
 		d.Progress = 100
@@ -174,6 +170,15 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 		d.StatusCode = http.StatusGone
 	}
 	return d
+}
+
+// retryAfter is the RetryAfter of a visitor of zone waiting for eta.
+func (e *edge) retryAfter(zone string, eta time.Duration) int {
+	var abandon time.Duration
+	if z, ok := e.room.Zone(zone); ok {
+		abandon = z.AbandonAfter
+	}
+	return min(retryAfter(eta, abandon), e.cfg.maxRetryAfter)
 }
 
 // retryAfter is how long a waiting visitor waits before asking again: a
@@ -243,58 +248,131 @@ func etaRangeText(lo, hi time.Duration) string {
 // serveStanding answers a protected request of a visitor who is not let
 // in: the waiting page or the "sale has ended" page, as HTML or JSON.
 func (e *edge) serveStanding(w http.ResponseWriter, r *http.Request, zone string, s standing, now time.Time) {
-	e.respond(w, r, e.pageData(e.returnURL(r), zone, s, now))
+	e.serve(w, r, zone, s, false, now)
 }
 
 // serveUnavailable answers a protected request while the store cannot be
 // reached and the policy is FailClosed.
 func (e *edge) serveUnavailable(w http.ResponseWriter, r *http.Request, zone string) {
-	d := e.pageData(e.returnURL(r), zone, standing{}, e.room.Now())
-	d.State, d.StatusCode, d.RetryAfter = stateUnavailable, http.StatusServiceUnavailable, unavailableRetry
-	e.respond(w, r, d)
+	e.serve(w, r, zone, standing{}, true, e.room.Now())
 }
 
-func (e *edge) respond(w http.ResponseWriter, r *http.Request, d *PageData) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	if d.RetryAfter > 0 {
-		h.Set("Retry-After", itoa(d.RetryAfter))
-	}
-	if acceptsJSON(r) {
-		writeJSON(w, d.StatusCode, d.report())
-		return
-	}
-	page := e.render(d)
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Length", itoa(len(page)))
-	w.WriteHeader(d.StatusCode)
-	w.Write(page)
-}
-
-// pageCacheSize is the number of rendered pages kept. Visitors with the
-// same standing see the same page, and a standing is reused for
-// WithPositionTTL, so a waiting visitor's repeat requests and every visitor
-// at the same place in line are served without executing the template.
+// pageCacheSize is the number of rendered responses kept (pages and JSON
+// bodies). A standing is reused for WithPositionTTL, so a waiting
+// visitor's repeat requests, and every visitor with the same standing and
+// URL, are answered without building the page's data or running the
+// template.
 const pageCacheSize = 4096
+
+// maxKeyURI is the longest request URI a rendered response is kept for;
+// longer ones are rendered each time, so that the cache's keys stay small.
+const maxKeyURI = 2048
+
+// pageKey is everything a response to a protected URL is made of, so
+// that equal keys make equal responses: the request URI (outside the
+// prefix, the visitor's return URL is a function of it), the standing,
+// and what the clock changes in it (progress, whether the opening is
+// still ahead). Building one allocates nothing but a URI with a query.
+type pageKey struct {
+	zone, uri   string
+	json        bool // the JSON form
+	unavailable bool // the store cannot be reached: standing unused
+	state       waitroom.VisitorState
+	ahead       int64
+	eta         waitroom.ETA
+	progress    int
+	retryAfter  int
+	opensAt     int64 // Unix nanoseconds while the sale's opening is ahead, else 0
+}
+
+// renderedPage is a response ready to send: status, body and the values of
+// its header.
+type renderedPage struct {
+	status      int
+	contentType string
+	length      string
+	retryAfter  string // "" for none
+	body        []byte
+}
 
 var busyPage = []byte("<!doctype html><html lang=\"en\"><title>Please wait</title><p>The page is busy. Please try again in a moment.</p></html>")
 
-// render executes the page template for d, or returns the page it rendered
-// for the same data before. The template sees only d, so equal data make
-// equal pages.
-func (e *edge) render(d *PageData) []byte {
-	if page, ok := e.pages.Get(*d); ok {
-		return page
+// serve answers a protected request with the visitor's standing (or, if
+// unavailable, the "please wait" of a store failure), from the rendered
+// responses when one was made for the same key.
+func (e *edge) serve(w http.ResponseWriter, r *http.Request, zone string, s standing, unavailable bool, now time.Time) {
+	asJSON := acceptsJSON(r)
+	k := pageKey{zone: zone, uri: r.URL.RequestURI(), json: asJSON, unavailable: unavailable}
+	if !unavailable {
+		k.state, k.ahead, k.eta = s.state, s.ahead, s.eta
+		if s.state == waitroom.StateWaiting {
+			k.progress = progress(now.Sub(s.arrived), s.eta.Expected)
+			k.retryAfter = e.retryAfter(zone, s.eta.Expected)
+		}
+		if s.opensAt.After(now) {
+			k.opensAt = s.opensAt.UnixNano()
+		}
 	}
-	var buf bytes.Buffer
-	if err := e.cfg.page.Execute(&buf, d); err != nil {
-		e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
-		return busyPage
+	keep := len(k.uri) <= maxKeyURI
+	if keep {
+		if p, ok := e.pages.Get(k); ok {
+			p.write(w)
+			return
+		}
 	}
-	page := buf.Bytes()
-	e.pages.Add(*d, page)
-	return page
+	d := e.pageData(e.returnURL(r), zone, s, now)
+	if unavailable {
+		d.State, d.StatusCode, d.RetryAfter = stateUnavailable, http.StatusServiceUnavailable, unavailableRetry
+	}
+	p, ok := e.render(d, asJSON)
+	if ok && keep {
+		e.pages.Add(k, p)
+	}
+	p.write(w)
+}
+
+// render makes the response for d: the JSON report, or the page template
+// executed with d. ok is false if the template failed: the response is
+// then a short "busy" page.
+func (e *edge) render(d *PageData, asJSON bool) (*renderedPage, bool) {
+	p := &renderedPage{status: d.StatusCode}
+	if d.RetryAfter > 0 {
+		p.retryAfter = itoa(d.RetryAfter)
+	}
+	if asJSON {
+		b, err := json.Marshal(d.report())
+		if err != nil {
+			// A report is strings and numbers only; this is a program error.
+			p.status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+		}
+		p.contentType, p.body = "application/json", append(b, '\n')
+	} else {
+		var buf bytes.Buffer
+		if err := e.cfg.page.Execute(&buf, d); err != nil {
+			e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
+			p.contentType, p.body, p.length = "text/html; charset=utf-8", busyPage, itoa(len(busyPage))
+			return p, false
+		}
+		p.contentType, p.body = "text/html; charset=utf-8", buf.Bytes()
+	}
+	p.length = itoa(len(p.body))
+	return p, true
+}
+
+// write sends p. Its header's values share one allocation.
+func (p *renderedPage) write(w http.ResponseWriter) {
+	h := w.Header()
+	v := make([]string, 5)
+	v[0], v[1], v[2], v[3], v[4] = "no-store", p.contentType, "nosniff", p.length, p.retryAfter
+	h["Cache-Control"] = v[0:1:1]
+	h["Content-Type"] = v[1:2:2]
+	h["X-Content-Type-Options"] = v[2:3:3]
+	h["Content-Length"] = v[3:4:4]
+	if p.retryAfter != "" {
+		h["Retry-After"] = v[4:5:5]
+	}
+	w.WriteHeader(p.status)
+	w.Write(p.body)
 }
 
 // acceptsJSON reports whether the request's Accept header lists
