@@ -267,3 +267,25 @@ func TestBrowserFallsBackFromRefusedWebSocket(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
 	assert.Equal(t, "sse", waitFor(t, ctx, liveExpr, 5*time.Second))
 }
+
+// The script shows the sale's opening in the visitor's time zone, and the
+// page follows the line meanwhile.
+func TestBrowserShowsTheOpeningInLocalTime(t *testing.T) {
+	z := checkoutZone(1)
+	z.OpensAt = t0.Add(time.Hour) // 11:00 UTC, 20:00 in Tokyo
+	e := newEnv(t, z, nil)
+	srv := httptest.NewServer(e.h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { e.h.Close() })
+	ctx := newBrowser(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	})))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
+	assert.Equal(t, "websocket", waitFor(t, ctx, liveExpr, 5*time.Second))
+	opens, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-opens").textContent`))
+	require.NoError(t, err)
+	assert.NotContains(t, opens, "UTC", "the opening was not shown in local time")
+	assert.Regexp(t, `2026.*\b(8:00|20:00)\b`, opens)
+}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -80,4 +81,32 @@ func TestAcceptsJSON(t *testing.T) {
 		}
 		assert.Equal(t, want, acceptsJSON(r), "%q", accept)
 	}
+}
+
+func TestCompactPage(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"<p>\n   Some  text\n\n</p>\n", "<p>\nSome  text\n</p>\n"},
+		{"<style>\n/* a note */\na { margin: 0 auto; color: #333; }\nb>i { font: 1rem/1.5 a, b; }\n</style>",
+			"<style>a{margin:0 auto;color:#333}b>i{font:1rem/1.5 a,b}</style>"},
+		{"<script>\n  // a note\n  var s = \"a  // b\", t = 'c \\' d';\n  return f(s, t) + +1;\n</script>",
+			"<script>var s=\"a  // b\",t='c \\' d';return f(s,t)+ +1;</script>"},
+		// A line break that may end a statement stays.
+		{"<script>\n  let a = b\n  (c);\n  x = y\n  ++z;\n</script>", "<script>let a=b\n(c);x=y\n++z;</script>"},
+		// A line with a template action is only trimmed.
+		{"<script>\n  f();\n  var every = {{.RetryAfter}};\n  {{- if .X}}\n  g( 1 );\n  {{- end}}\n</script>",
+			"<script>f();var every = {{.RetryAfter}};{{- if .X}}\ng(1);{{- end}}</script>"},
+		{"<style>a { b: c", "<style>a{b:c"},
+		{"<script>var a = \"no end", "<script>var a=\"no end"},
+		{"<script>/* no end", "<script>"},
+	} {
+		assert.Equal(t, tc.want, compactPage(tc.src), "%q", tc.src)
+	}
+}
+
+// Compacting the built-in page keeps every template action, in order.
+func TestCompactPageKeepsTheActions(t *testing.T) {
+	actions := regexp.MustCompile(`{{.*?}}`)
+	compact := compactPage(pageHTML)
+	assert.Equal(t, actions.FindAllString(pageHTML, -1), actions.FindAllString(compact, -1))
+	assert.Less(t, len(compact), len(pageHTML)*3/4)
 }
