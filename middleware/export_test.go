@@ -1,6 +1,17 @@
 package middleware
 
-import "context"
+import (
+	"context"
+	"time"
+)
+
+// SetWriteTimeout sets how long a push frame may take to be written, until
+// the returned func restores it.
+func SetWriteTimeout(d time.Duration) (restore func()) {
+	old := writeTimeout
+	writeTimeout = d
+	return func() { writeTimeout = old }
+}
 
 // KeepAlive runs the due heartbeats of h's push connections (due on the
 // Room's clock) and returns when they are done: what the notifier's ticker

@@ -47,7 +47,6 @@ const (
 	keepAliveTick   = 250 * time.Millisecond // how often the notifier checks for due heartbeats and pings
 	pingInterval    = 20 * time.Second       // websocket ping, at most; never more than AbandonAfter/2
 	pingTimeout     = 10 * time.Second       // a pong later than this ends the connection
-	writeTimeout    = 10 * time.Second       // a frame not written within this ends the connection
 	statusTimeout   = 5 * time.Second        // one heartbeat's store call
 	eventsLifetime  = 30 * time.Second       // an event stream ends after this, at most AbandonAfter/2; the browser reconnects
 	eventsRetry     = 1000                   // milliseconds before an EventSource reconnects
@@ -55,6 +54,10 @@ const (
 	minStreamPeriod = time.Second
 	maxMovePace     = 15 * time.Second // the longest sleep through the line's moves
 )
+
+// writeTimeout is how long a frame may take to be written before the
+// connection ends (a variable for tests of the deadline itself).
+var writeTimeout = 10 * time.Second
 
 // Reasons a connection's serving loop ends.
 type ending uint8

@@ -297,6 +297,43 @@ func TestEventStreamPushesTheTurn(t *testing.T) {
 	assert.Equal(t, "/checkout/pay", readClaim(t, b, r.ClaimURL))
 }
 
+func TestEventStreamOverHTTP2OutlastsItsWriteDeadline(t *testing.T) {
+	noLeaks(t)
+	t.Cleanup(middleware.SetWriteTimeout(50 * time.Millisecond))
+	e := newEnv(t, checkoutZone(1), nil)
+	srv := httptest.NewUnstartedServer(e.h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(func() {
+		e.h.Close()
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
+	s := &pushServer{Server: srv, hc: &http.Client{Transport: tr}}
+	a := e.client()
+	require.Equal(t, http.StatusOK, a.get("/checkout").StatusCode)
+	b := e.queued(t, "/checkout")
+	es := s.events(t, b, "zone=checkout", nil)
+	require.Equal(t, 2, es.res.ProtoMajor, "an HTTP/2 stream")
+	r, ok := es.next(t)
+	require.True(t, ok)
+	require.Equal(t, "waiting", r.State)
+
+	// Over HTTP/2 a write deadline is a timer that resets the stream when
+	// it fires. net/http's timers run on the real clock: let several write
+	// timeouts pass on a quiet stream, then push the turn.
+	<-time.After(4 * 50 * time.Millisecond)
+	require.Equal(t, http.StatusOK, a.get("/checkout/done").StatusCode)
+	e.step(t)
+	r, ok = es.next(t)
+	require.True(t, ok, "the stream ended: %v", es.sc.Err())
+	assert.Equal(t, "admitted", r.State)
+}
+
 func TestPushCoalescesTheLinesMoves(t *testing.T) {
 	noLeaks(t)
 	const inside, ahead, watched = 1000, 1000, 20

@@ -116,7 +116,14 @@ func (c *streamConn) write(ctx context.Context, s string) error {
 	if _, err := io.WriteString(c.w, s); err != nil {
 		return err
 	}
-	return c.rc.Flush()
+	if err := c.rc.Flush(); err != nil {
+		return err
+	}
+	// Over HTTP/2 a write deadline is a timer on the stream that resets it
+	// when it fires, written to or not: a stream quiet for longer than
+	// writeTimeout between two reports would end in an error.
+	_ = c.rc.SetWriteDeadline(time.Time{})
+	return nil
 }
 
 func (c *streamConn) send(ctx context.Context, msg []byte) error {
