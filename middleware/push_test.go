@@ -297,7 +297,7 @@ func TestEventStreamPushesTheTurn(t *testing.T) {
 	assert.Equal(t, "/checkout/pay", readClaim(t, b, r.ClaimURL))
 }
 
-func TestEventStreamOverHTTP2OutlastsItsWriteDeadline(t *testing.T) {
+func TestEventStreamOverHTTP2OutlastsTheWriteTimeout(t *testing.T) {
 	noLeaks(t)
 	t.Cleanup(middleware.SetWriteTimeout(50 * time.Millisecond))
 	e := newEnv(t, checkoutZone(1), nil)

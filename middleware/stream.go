@@ -94,7 +94,15 @@ func (e *edge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // proxies (nginx) must not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	c := &streamConn{w: w, rc: http.NewResponseController(w), ctx: r.Context()}
-	if c.write(context.Background(), "retry: "+itoa(eventsRetry)+"\n\n") != nil {
+	// One write deadline for the whole stream, which ends by its lifetime
+	// and the final report's linger: a client that stops reading holds a
+	// write no longer than writeTimeout past that. A deadline per write
+	// would cost two calls into an HTTP/2 connection's goroutine per
+	// report, and there it is a timer that resets the stream when it
+	// fires, written to or not.
+	end := time.Unix(0, wt.endAt.Load())
+	_ = c.rc.SetWriteDeadline(end.Add(finalLinger + writeTimeout)) // not every server supports it
+	if c.write("retry: "+itoa(eventsRetry)+"\n\n") != nil {
 		return
 	}
 	wt.serve(c)
@@ -107,27 +115,17 @@ type streamConn struct {
 	ctx context.Context
 }
 
-func (c *streamConn) write(ctx context.Context, s string) error {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(writeTimeout)
-	}
-	_ = c.rc.SetWriteDeadline(deadline) // not every server supports it
+func (c *streamConn) write(s string) error {
 	if _, err := io.WriteString(c.w, s); err != nil {
 		return err
 	}
-	if err := c.rc.Flush(); err != nil {
-		return err
-	}
-	// Over HTTP/2 a write deadline is a timer on the stream that resets it
-	// when it fires, written to or not: a stream quiet for longer than
-	// writeTimeout between two reports would end in an error.
-	_ = c.rc.SetWriteDeadline(time.Time{})
-	return nil
+	return c.rc.Flush()
 }
 
-func (c *streamConn) send(ctx context.Context, msg []byte) error {
-	return c.write(ctx, "data: "+string(msg)+"\n\n")
+// send writes one report. The stream's deadline bounds it (see
+// serveEvents), not ctx.
+func (c *streamConn) send(_ context.Context, msg []byte) error {
+	return c.write("data: " + string(msg) + "\n\n")
 }
 
 func (c *streamConn) ping(context.Context) error { return nil }
