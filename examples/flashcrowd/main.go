@@ -19,7 +19,9 @@
 // Each visitor arrives at its time in the window (-profile spike: evenly;
 // ramp: arrivals per second growing linearly), asks for the protected page,
 // and when told to wait polls the status endpoint as the page's script
-// does, every Retry-After seconds. When the status says it was let in, it
+// does, every Retry-After seconds (-follow poll), or follows the page's event
+// stream (-follow push, the default in process: HTTP/2 without TLS, so that
+// 100,000 open streams share a few connections). When it is let in, it
 // claims its slot (the claim endpoint sets the access cookie and sends it
 // back to the page) and stays in checkout for its think time; then it
 // releases its slot through the origin's release header, or (a share of
@@ -58,10 +60,11 @@ func main() {
 	flag.StringVar(&cfg.URL, "url", "", "drive the waiting room running at this base URL instead of starting one")
 	flag.StringVar(&cfg.Zone, "zone", "checkout", "zone name")
 	flag.StringVar(&cfg.Path, "path", "/checkout", "protected path")
+	flag.StringVar(&cfg.Follow, "follow", "", "how waiting visitors follow the line: push (the page's event stream, over HTTP/2) or poll (the status endpoint, every Retry-After); default push, poll with -url")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of arrival and think times")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "stop the run then (default: window + 2×visitors/rate + 1m)")
 	flag.DurationVar(&cfg.Stall, "stall", 45e9, "stop when nobody was let in for this long while visitors wait")
-	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most (default capacity + 1024, at most 6000 over all instances)")
+	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most, half for first requests and polls, half for the visitors let in (default capacity + 1024, at most 4000 over all instances)")
 	out := flag.String("out", "flashcrowd-report", "directory for report.txt and chart.svg")
 	quiet := flag.Bool("quiet", false, "no progress bar")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")

@@ -48,6 +48,9 @@ func (res *Result) SummaryLine() string {
 		{"wait_p99_s", fmt.Sprintf("%.2f", res.WaitP99.Seconds())},
 		{"still_waiting", res.StillWaiting},
 		{"direct", res.Direct},
+		{"follow", cfg.Follow},
+		{"polls", res.Polls},
+		{"streams", res.Streams},
 		{"window_s", fmt.Sprintf("%g", cfg.Window.Seconds())},
 		{"duration_s", fmt.Sprintf("%.1f", res.Duration.Seconds())},
 		{"end", res.EndReason},
@@ -91,8 +94,9 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 		res.Arrived, res.Admitted, res.Direct, res.Closed, res.Failed)
 	p("           %d still waiting at the end, %d of them lost (the room had free slots; %s held at the end)",
 		res.StillWaiting, res.Lost, unknownIfNegative(res.InsideAtEnd))
-	p("requests   %d, of which %d status polls paced by Retry-After; %d re-queued by the status endpoint; %d errors",
-		res.Requests, res.Polls, res.Requeued, res.Errors)
+	p("requests   %d, of which %d status polls paced by Retry-After and %d event streams opened (%d reports pushed);",
+		res.Requests, res.Polls, res.Streams, res.Frames)
+	p("           %d re-queued by the status endpoint or the stream; %d errors", res.Requeued, res.Errors)
 	for _, e := range res.ErrorSamples {
 		p("           error: %s", e)
 	}
@@ -116,8 +120,8 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	p("           busiest second: %d admissions (the room allows %g: the rate plus its burst)", res.MaxAdmitted1s, res.RateBound1s)
 	p("safety     the origin served at most %s requests at once, %s visitors held slots at once; capacity %d",
 		unknownIfNegative(res.MaxOriginConcurrency), unknownIfNegative(res.maxInside()), cfg.Capacity)
-	if cfg.Conns <= cfg.Capacity && res.MaxOriginConcurrency >= cfg.Conns*cfg.Instances {
-		p("           (the crowd's %d connections per instance may have capped the origin's concurrency)", cfg.Conns)
+	if cfg.Conns/2 <= cfg.Capacity && res.MaxOriginConcurrency >= cfg.Conns/2*cfg.Instances {
+		p("           (the %d connections per instance of the visitors let in may have capped the origin's concurrency)", cfg.Conns/2)
 	}
 	if res.OriginVisitors >= 0 {
 		p("           %d distinct visitors reached the origin", res.OriginVisitors)

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +31,76 @@ func newTransport(maxConns int) *http.Transport {
 	t := middleware.ProxyTransport()
 	t.MaxConnsPerHost = maxConns
 	return t
+}
+
+// streamConns are the HTTP/2 connections (without TLS) that the crowd's
+// event streams share, as a browser's EventSource shares one connection
+// per site: one socket per stream would not fit this process's open files.
+// Each visitor keeps to one connection, and each connection carries the
+// streams of at most streamsPerConn visitors. The connections are made
+// with http.Transport.NewClientConn rather than taken from a Transport's
+// pool, whose one lock 100,000 streams would queue on.
+type streamConns struct {
+	t     *http.Transport
+	slots []*streamConn
+}
+
+// streamsPerConn is how many visitors' event streams share one HTTP/2
+// connection: the server's write scheduler visits every stream of a
+// connection for each frame it writes, so a few hundred at most.
+const streamsPerConn = 50
+
+func newStreamConns(bases []*url.URL, visitors int) *streamConns {
+	t := &http.Transport{Protocols: new(http.Protocols)}
+	t.Protocols.SetUnencryptedHTTP2(true)
+	n := (visitors + streamsPerConn - 1) / streamsPerConn
+	n = (n + len(bases) - 1) / len(bases) * len(bases) // the same number per instance
+	sc := &streamConns{t: t}
+	for i := range n {
+		sc.slots = append(sc.slots, &streamConn{t: t, base: bases[i%len(bases)]})
+	}
+	return sc
+}
+
+// of returns the connection of visitor idx.
+func (sc *streamConns) of(idx int) *streamConn { return sc.slots[idx%len(sc.slots)] }
+
+func (sc *streamConns) close() {
+	for _, s := range sc.slots {
+		s.mu.Lock()
+		if s.cc != nil {
+			s.cc.Close()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// streamConn is one HTTP/2 connection to one instance, dialled on first
+// use and again after it fails. It is an http.RoundTripper.
+type streamConn struct {
+	t    *http.Transport
+	base *url.URL
+	mu   sync.Mutex
+	cc   *http.ClientConn
+}
+
+func (s *streamConn) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	if s.cc == nil || s.cc.Err() != nil {
+		if s.cc != nil {
+			s.cc.Close()
+		}
+		cc, err := s.t.NewClientConn(req.Context(), s.base.Scheme, s.base.Host)
+		if err != nil {
+			s.cc = nil
+			s.mu.Unlock()
+			return nil, err
+		}
+		s.cc = cc
+	}
+	cc := s.cc
+	s.mu.Unlock()
+	return cc.RoundTrip(req)
 }
 
 // stack is what the run drives: one or more waiting-room instances
@@ -83,21 +154,30 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 		st.rooms = append(st.rooms, room)
 
 		proxy := httputil.NewSingleHostReverseProxy(originURL)
-		proxy.Transport = newTransport(0)
+		proxy.Transport = newTransport(cfg.Conns / 2) // as many as the visitors let in may use
 		proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, context.Canceled) {
 				logger.Warn("flashcrowd: proxy error", "err", err)
 			}
 			w.WriteHeader(http.StatusBadGateway)
 		}
-		h := middleware.Wrap(room, proxy, middleware.WithLogger(logger))
+		// Every virtual browser comes from 127.0.0.1 and may hold an event
+		// stream: the connection caps are the crowd's size, and so is the
+		// edge cache of verified tokens, as an operator expecting such a
+		// crowd would size them.
+		h := middleware.Wrap(room, proxy, middleware.WithLogger(logger),
+			middleware.WithMaxConnections(cfg.Visitors+1), middleware.WithMaxConnectionsPerIP(cfg.Visitors+1),
+			middleware.WithCacheSize(max(middleware.DefaultCacheSize, 2*cfg.Visitors)))
 		closers = append(closers, func() { h.Close() })
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			st.close()
 			return nil, err
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog,
+			Protocols: new(http.Protocols), HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 2 * streamsPerConn}}
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetUnencryptedHTTP2(true)
 		go srv.Serve(ln)
 		closers = append(closers, func() { srv.Close() })
 		st.urls = append(st.urls, "http://"+ln.Addr().String())

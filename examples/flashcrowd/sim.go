@@ -37,11 +37,12 @@ type Config struct {
 	URL       string // drive a waiting room already running at this base URL instead of starting one
 	Zone      string // the zone's name. Default "checkout".
 	Path      string // the protected path. Default "/checkout".
+	Follow    string // how waiting visitors follow the line: "push" (the page's event stream, over HTTP/2 so that every stream shares a few connections) or "poll" (the status endpoint, every Retry-After). Default push in process, poll with URL.
 
 	Seed           uint64        // arrival and think-time randomness. Default 1.
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
-	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets). Default capacity + 1024, at most 6000 over all instances: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
+	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets), half for first requests and polls, half for the visitors let in. Default capacity + 1024, at most 4000 over all instances: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
 	RequestTimeout time.Duration // one request's limit, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
@@ -87,6 +88,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Path == "" {
 		c.Path = "/checkout"
 	}
+	if c.Follow == "" {
+		c.Follow = followPush
+		if c.URL != "" {
+			c.Follow = followPoll
+		}
+	}
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
@@ -112,14 +119,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("waitroom: flashcrowd: think time must not be negative, got %v", c.Think)
 	case c.Instances < 1:
 		return c, fmt.Errorf("waitroom: flashcrowd: instances must be at least 1, got %d", c.Instances)
-	case c.Conns < 0:
-		return c, fmt.Errorf("waitroom: flashcrowd: conns must not be negative, got %d", c.Conns)
+	case c.Conns < 0 || c.Conns == 1:
+		return c, fmt.Errorf("waitroom: flashcrowd: conns must be at least 2, got %d", c.Conns)
+	case c.Follow != followPush && c.Follow != followPoll:
+		return c, fmt.Errorf("waitroom: flashcrowd: follow must be push or poll, got %q", c.Follow)
 	}
 	if c.Conns == 0 {
 		// Every connection costs two sockets in this process, every
-		// request in the origin two more: stay within the usual limit of
-		// open files.
-		c.Conns = min(c.Capacity+1024, 6000/c.Instances)
+		// request in the origin two more, and the event streams' HTTP/2
+		// connections some: stay within the usual limit of open files.
+		c.Conns = min(c.Capacity+1024, 4000/c.Instances)
 	}
 	if c.URL != "" {
 		u, err := url.Parse(c.URL)
@@ -154,6 +163,7 @@ type Result struct {
 	InsideAtEnd                                             int // slots held at the end (-1: unknown)
 	Errors, Requests                                        int64
 	Polls, Requeued                                         int
+	Streams, Frames                                         int // event streams opened, reports read from them
 	ErrorSamples                                            []string
 
 	OrderSource string     // where the two orders come from
@@ -248,12 +258,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	visitors := makeVisitors(cfg)
-	cl := &client{cfg: cfg, transport: newTransport(cfg.Conns), counters: &counters{}}
+	cl := &client{cfg: cfg, transport: newTransport(cfg.Conns / 2), admitted: newTransport(cfg.Conns / 2), counters: &counters{}}
 	defer cl.transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+	defer cl.admitted.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	for _, raw := range st.urls {
 		u, _ := url.Parse(raw)
 		cl.bases = append(cl.bases, u)
 	}
+	cl.streams = newStreamConns(cl.bases, cfg.Visitors)
+	defer cl.streams.close()
 
 	res := &Result{Config: cfg, MaxOriginConcurrency: -1, OriginVisitors: -1, InsideAtEnd: -1}
 	runCtx, stop := context.WithCancel(ctx)
@@ -412,6 +425,8 @@ func (res *Result) measure(vs []*virtualVisitor, feed *feedLog, st *stack, c *co
 			res.Arrivals = append(res.Arrivals, v.sent)
 		}
 		res.Polls += v.polls
+		res.Streams += v.streams
+		res.Frames += v.frames
 		res.Requeued += v.requeued
 		if v.lastError != "" && len(res.ErrorSamples) < 5 {
 			res.ErrorSamples = append(res.ErrorSamples, v.lastError)

@@ -61,8 +61,11 @@ func TestFlashCrowdMemory(t *testing.T) {
 	assert.GreaterOrEqual(t, res.BusySpan, 5*time.Second, "the rate-limited phase must be long enough to measure")
 	assert.InDelta(t, 0, res.AdmitRateErrorPct, 5, "measured %.1f/s for 100/s", res.AdmitRateMeasured)
 	assert.LessOrEqual(t, float64(res.MaxAdmitted1s), res.RateBound1s)
-	assert.Greater(t, res.Polls, 0, "waiting visitors polled the status endpoint")
-	assert.Less(t, res.Polls, 2000*10, "polls paced by Retry-After, not a storm")
+	assert.Equal(t, followPush, res.Config.Follow)
+	assert.Zero(t, res.Polls, "waiting visitors follow their event streams")
+	assert.GreaterOrEqual(t, res.Streams, 2000-res.Direct, "every visitor told to wait opened its stream")
+	assert.Greater(t, res.Frames, res.Streams, "reports pushed: a first one on each stream, then the line's moves and the turn")
+	assert.Less(t, res.Frames, 2000*40, "reports paced, not a storm")
 
 	// The report and the chart.
 	dir := t.TempDir()
@@ -85,6 +88,32 @@ func TestFlashCrowdMemory(t *testing.T) {
 	}
 }
 
+// TestFlashCrowdPolling runs a crowd whose pages poll the status endpoint,
+// as pages do where no push channel gets through: the same order and
+// safety, and polls paced by Retry-After.
+func TestFlashCrowdPolling(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load simulation: skipped with -short")
+	}
+	cfg := smallRun()
+	cfg.Visitors, cfg.Window, cfg.Follow = 500, 2*time.Second, followPoll
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Log(res.SummaryLine())
+
+	assert.Equal(t, "done", res.EndReason)
+	assert.Equal(t, 500, res.Admitted)
+	assert.Zero(t, res.Errors, "errors: %v", res.ErrorSamples)
+	assert.Zero(t, res.Lost)
+	assert.Zero(t, res.Order.Inversions)
+	assert.Zero(t, res.LineJumps)
+	assert.LessOrEqual(t, res.maxInside(), cfg.Capacity)
+	assert.Zero(t, res.Streams)
+	assert.Greater(t, res.Polls, 0, "waiting visitors polled the status endpoint")
+	assert.Less(t, res.Polls, 500*10, "polls paced by Retry-After, not a storm")
+	assert.Contains(t, res.SummaryLine(), " follow=poll ")
+}
+
 func assertWellFormedSVG(t *testing.T, svg []byte) {
 	t.Helper()
 	d := xml.NewDecoder(bytes.NewReader(svg))
@@ -100,4 +129,28 @@ func assertWellFormedSVG(t *testing.T, svg []byte) {
 		}
 	}
 	assert.Equal(t, "svg", root)
+}
+
+func TestConfigRefusesBadSettings(t *testing.T) {
+	for name, cfg := range map[string]Config{
+		"visitors": {Visitors: -1},
+		"window":   {Window: -time.Second},
+		"profile":  {Profile: "flat"},
+		"capacity": {Capacity: -1},
+		"rate":     {Rate: -1},
+		"think":    {Think: -time.Second},
+		"conns":    {Conns: 1},
+		"follow":   {Follow: "websocket"},
+		"url":      {URL: "ftp://example.com"},
+	} {
+		_, err := cfg.withDefaults()
+		assert.ErrorContains(t, err, "waitroom: flashcrowd: ", name)
+		assert.ErrorContains(t, err, name, name)
+	}
+	cfg, err := Config{URL: "http://127.0.0.1:8080"}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, followPoll, cfg.Follow, "a room by URL may not speak HTTP/2 without TLS")
+	cfg, err = Config{}.withDefaults()
+	require.NoError(t, err)
+	assert.Equal(t, followPush, cfg.Follow)
 }

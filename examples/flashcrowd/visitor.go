@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,6 +14,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+)
+
+// How waiting visitors follow the line (Config.Follow).
+const (
+	followPush = "push" // the page's event stream
+	followPoll = "poll" // the status endpoint, every Retry-After
 )
 
 // Visitor outcomes.
@@ -39,7 +47,9 @@ type virtualVisitor struct {
 	id        string    // its visitor id, from the visitor cookie
 	outcome   atomic.Int32
 	polls     int
-	requeued  int // times the status endpoint said it held no place
+	streams   int // event streams opened
+	frames    int // reports read from them
+	requeued  int // times the status endpoint or the event stream said it held no place
 	errors    int
 	lastError string
 }
@@ -48,7 +58,9 @@ type virtualVisitor struct {
 // URLs and the run's counters.
 type client struct {
 	cfg       Config
-	transport http.RoundTripper
+	transport http.RoundTripper // first requests, polls, queueing again
+	admitted  http.RoundTripper // claims, the pages let in, releases
+	streams   *streamConns // event streams: HTTP/2, many per connection
 	bases     []*url.URL
 	next      atomic.Uint64 // round robin over bases
 	counters  *counters
@@ -85,6 +97,9 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 	}
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Transport: c.transport, Jar: jar, Timeout: c.cfg.RequestTimeout + v.think}
+	// Once let in, a browser's requests do not queue behind the crowd's
+	// first requests in one pool of sockets: each browser has its own.
+	ac := &http.Client{Transport: c.admitted, Jar: jar, Timeout: c.cfg.RequestTimeout + v.think}
 	c.counters.arrived.Add(1)
 
 	path := c.cfg.Path
@@ -116,6 +131,11 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 	}()
 	statusURL := "/.waitroom/status?zone=" + url.QueryEscape(c.cfg.Zone)
 	claimURL := "/.waitroom/claim?" + url.Values{"zone": {c.cfg.Zone}, "return": {path}}.Encode()
+	eventsURL := "/.waitroom/events?" + url.Values{"zone": {c.cfg.Zone}, "return": {path}}.Encode()
+	// The page's EventSource: no overall timeout, the run's ctx ends it.
+	stream := c.streams.of(v.idx)
+	sc := &http.Client{Transport: stream, Jar: jar}
+	push := c.cfg.Follow == followPush
 	failures := 0
 	for {
 		if err != nil {
@@ -127,14 +147,29 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 		} else {
 			failures = 0
 		}
-		if !waitUntil(ctx, time.Now().Add(retry)) {
-			return
-		}
-		// The page polls the status endpoint, paced by Retry-After.
 		var rep statusReport
 		var code int
-		code, rep, err = c.status(ctx, hc, v, statusURL)
-		v.polls++
+		if push {
+			// The page follows its event stream until its turn; if the
+			// room refuses the stream, it polls instead.
+			var refused bool
+			code, rep, refused, err = c.follow(ctx, sc, stream.base, v, eventsURL)
+			if refused {
+				push = false
+				continue
+			}
+			if err != nil && ctx.Err() == nil {
+				v.outcome.Store(outcomeFailed) // follow tried MaxFailures times
+				return
+			}
+		} else {
+			if !waitUntil(ctx, time.Now().Add(retry)) {
+				return
+			}
+			// The page polls the status endpoint, paced by Retry-After.
+			code, rep, err = c.status(ctx, hc, v, statusURL)
+			v.polls++
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -155,7 +190,7 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 			// The page goes to the claim URL, which sets the access
 			// cookie and sends it back to the page it asked for.
 			admittedAt := time.Now()
-			res, retry, err = c.protected(ctx, hc, v, claimURL, "text/html")
+			res, retry, err = c.protected(ctx, ac, v, claimURL, "text/html")
 			if err == nil && res == "origin" {
 				v.admitted = admittedAt
 			}
@@ -170,7 +205,7 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 		}
 		switch {
 		case err == nil && res == "origin":
-			c.admit(ctx, hc, v)
+			c.admit(ctx, ac, v)
 			return
 		case err == nil && res == "closed":
 			v.outcome.Store(outcomeClosed)
@@ -239,6 +274,98 @@ func (c *client) protected(ctx context.Context, hc *http.Client, v *virtualVisit
 	return "", retry, c.fail(v, "GET "+ref+": "+resp.Status)
 }
 
+// follow reads the visitor's event stream, as the page's EventSource does,
+// until a report other than "waiting" or "unavailable" comes; when the
+// stream ends (its lifetime) or fails, it opens it again after the
+// stream's retry time, and gives up after MaxFailures failures in a row.
+// A stream refused for the caps (429, 503) reports refused: the page polls
+// instead. A stream that says the visitor holds no place (401) returns the
+// status endpoint's 404, so that the caller queues it again as the page
+// would.
+func (c *client) follow(ctx context.Context, sc *http.Client, base *url.URL, v *virtualVisitor, ref string) (code int, rep statusReport, refused bool, err error) {
+	retry := time.Second
+	failures := 0
+	for {
+		req, err := c.newRequestTo(ctx, base, http.MethodGet, ref, "text/event-stream", v)
+		if err != nil {
+			return 0, rep, false, err
+		}
+		v.streams++
+		resp, err := sc.Do(req)
+		if err == nil {
+			switch resp.StatusCode {
+			case http.StatusOK:
+				rep, retry, err = c.readEvents(resp.Body, v, retry)
+				resp.Body.Close()
+			case http.StatusUnauthorized:
+				drain(resp)
+				return http.StatusNotFound, statusReport{State: "none"}, false, nil
+			case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+				drain(resp)
+				return 0, rep, true, nil
+			default:
+				drain(resp)
+				return resp.StatusCode, rep, false, c.fail(v, "GET events: "+resp.Status)
+			}
+		}
+		switch {
+		case ctx.Err() != nil:
+			return 0, rep, false, ctx.Err()
+		case err != nil:
+			err = c.fail(v, "events: "+err.Error())
+			if failures++; failures > c.cfg.MaxFailures {
+				return 0, rep, false, err
+			}
+		case rep.State != "" && rep.State != "waiting" && rep.State != stateUnavailable:
+			return http.StatusOK, rep, false, nil
+		default:
+			failures = 0 // the stream's lifetime ended
+		}
+		if !waitUntil(ctx, time.Now().Add(retry)) {
+			return 0, rep, false, ctx.Err()
+		}
+	}
+}
+
+const stateUnavailable = "unavailable"
+
+// readEvents reads an event stream's "retry:" and "data:" lines until a
+// report other than "waiting" or "unavailable" or the stream's end. It
+// returns the last report and the retry time the server asked for.
+func (c *client) readEvents(body io.Reader, v *virtualVisitor, retry time.Duration) (statusReport, time.Duration, error) {
+	var rep statusReport
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 0, 1024), 64<<10)
+	for sc.Scan() {
+		line := sc.Bytes()
+		switch {
+		case bytes.HasPrefix(line, []byte("retry: ")):
+			if ms := atoi(string(line[len("retry: "):])); ms > 0 {
+				retry = time.Duration(ms) * time.Millisecond
+			}
+		case bytes.HasPrefix(line, []byte("data: ")):
+			v.frames++
+			if bytes.HasPrefix(line, []byte(`data: {"state":"waiting",`)) {
+				// Most reports: the crowd shares the machine with the room,
+				// so it reads no more of them than it acts on.
+				rep = statusReport{State: "waiting"}
+				continue
+			}
+			rep = statusReport{}
+			if err := json.Unmarshal(line[len("data: "):], &rep); err != nil {
+				return rep, retry, err
+			}
+			if rep.State == stateUnavailable {
+				c.fail(v, "events: the store is unavailable")
+			}
+			if rep.State != "waiting" && rep.State != stateUnavailable {
+				return rep, retry, nil
+			}
+		}
+	}
+	return rep, retry, sc.Err()
+}
+
 // status polls the status endpoint, as the page's script does.
 func (c *client) status(ctx context.Context, hc *http.Client, v *virtualVisitor, ref string) (int, statusReport, error) {
 	var rep statusReport
@@ -270,7 +397,11 @@ func (c *client) status(ctx context.Context, hc *http.Client, v *virtualVisitor,
 }
 
 func (c *client) newRequest(ctx context.Context, method, ref, accept string, v *virtualVisitor) (*http.Request, error) {
-	u, err := c.base().Parse(ref)
+	return c.newRequestTo(ctx, c.base(), method, ref, accept, v)
+}
+
+func (c *client) newRequestTo(ctx context.Context, base *url.URL, method, ref, accept string, v *virtualVisitor) (*http.Request, error) {
+	u, err := base.Parse(ref)
 	if err != nil {
 		return nil, err
 	}
