@@ -60,7 +60,7 @@ type client struct {
 	cfg       Config
 	transport http.RoundTripper // first requests, polls, queueing again
 	admitted  http.RoundTripper // claims, the pages let in, releases
-	streams   *streamConns // event streams: HTTP/2, many per connection
+	streams   *streamConns      // event streams: HTTP/2, many per connection
 	bases     []*url.URL
 	next      atomic.Uint64 // round robin over bases
 	counters  *counters
