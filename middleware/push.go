@@ -53,6 +53,7 @@ const (
 	finalLinger     = 5 * time.Second        // after the final report, how long the client has to close first
 	minStreamPeriod = time.Second
 	maxMovePace     = 15 * time.Second // the longest sleep through the line's moves
+	resyncSpread    = 5 * time.Second  // the connections' store calls after lost events are spread over this
 )
 
 // writeTimeout is how long a frame may take to be written before the
@@ -421,13 +422,22 @@ func (p *push) onEvent(ev waitroom.Event) {
 	}
 	switch ev.Kind {
 	case waitroom.EventResync:
-		// Events were lost: ask the Room again.
+		// Events were lost: every connection asks the Room again, spread
+		// over resyncSpread rather than all at once, which with 100,000
+		// pages open would be as many store calls in one instant on a
+		// store that is likely already behind.
+		now := p.e.room.Now().UnixNano()
 		p.mu.RLock()
 		for _, pz := range p.zones {
 			pz.passed.Store(0)
 		}
+		n, i := int64(len(p.watchers)), int64(0)
 		for w := range p.watchers {
-			w.signal(flagStatus)
+			beat := w.abandon.Load() / 4
+			due := now - beat + min(beat, int64(resyncSpread))*i/n // keepAlive's heartbeat is due then
+			for last := w.lastBeat.Load(); last > due && !w.lastBeat.CompareAndSwap(last, due); last = w.lastBeat.Load() {
+			}
+			i++
 		}
 		p.mu.RUnlock()
 		return

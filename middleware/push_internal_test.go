@@ -3,12 +3,17 @@ package middleware
 import (
 	"math"
 	"net/http"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/memstore"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
 func TestScaleETA(t *testing.T) {
@@ -75,4 +80,57 @@ func TestOriginRule(t *testing.T) {
 	assert.False(t, e.originAllowed(r), "the check replaces the same-host rule")
 	r.Header.Set("Origin", "app://shop")
 	assert.True(t, e.originAllowed(r))
+}
+
+// After lost feed events every connection asks the Room again: their
+// heartbeats fall due one after another over resyncSpread, the first at
+// once, not all in the same instant.
+func TestResyncSpreadsTheRefreshes(t *testing.T) {
+	clock := waitroomtest.NewClock(time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC))
+	z := waitroom.Zone{Name: "checkout", Paths: []string{"/checkout"}, Capacity: 1, AbandonAfter: 40 * time.Second}
+	room, err := waitroom.New(memstore.New(), waitroom.WithZone(z), waitroom.WithClock(clock.Now), waitroom.WithManualStep())
+	require.NoError(t, err)
+	defer room.Close()
+	e := newEdge(room, nil)
+	defer e.close()
+
+	const n = 100
+	beat := int64(z.AbandonAfter / 4) // 10 s: longer than the spread
+	now := clock.Now().UnixNano()
+	var ws []*watcher
+	for i := range n {
+		w := newWatcher(e.push, "checkout", waitroom.Visitor{ID: strconv.Itoa(i)}, "10.0.0."+strconv.Itoa(i), "/checkout", false)
+		require.Nil(t, e.push.add(w))
+		w.abandon.Store(int64(z.AbandonAfter))
+		w.lastBeat.Store(now - int64(time.Second)) // its last heartbeat a second ago
+		ws = append(ws, w)
+	}
+	opening := newWatcher(e.push, "checkout", waitroom.Visitor{ID: "opening"}, "10.0.1.1", "/checkout", false)
+	require.Nil(t, e.push.add(opening)) // lastBeat 0: still opening, left alone
+	defer func() {
+		for _, w := range append(ws, opening) {
+			e.push.remove(w)
+		}
+	}()
+
+	e.push.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
+	var due []time.Duration // after now
+	for _, w := range ws {
+		due = append(due, time.Duration(w.lastBeat.Load()+beat-now))
+	}
+	slices.Sort(due)
+	assert.Less(t, due[n-1], resyncSpread)
+	for i, d := range due {
+		// One step apart, the opening connection counted in: the i-th
+		// due at step i, or i+1 if the opening one took a step before it.
+		lo, hi := resyncSpread*time.Duration(i)/(n+1), resyncSpread*time.Duration(i+1)/(n+1)
+		assert.True(t, d >= lo && d <= hi, "connection %d due after %v, want %v to %v", i, d, lo, hi)
+	}
+	assert.Zero(t, opening.lastBeat.Load())
+
+	// A connection whose heartbeat was already due stays due.
+	old := now - 2*beat
+	ws[0].lastBeat.Store(old)
+	e.push.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
+	assert.Equal(t, old, ws[0].lastBeat.Load())
 }
