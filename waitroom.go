@@ -570,6 +570,22 @@ func (r *Room) VerifyVisitor(raw, zone string) (Visitor, error) {
 	return r.Keys().VerifyVisitor(raw, zone, r.Now())
 }
 
+// Heartbeat records that a waiting visitor is still there, as an open
+// waiting page does between two reports: one store write, no read, where
+// Status reads the place and writes a heartbeat when one is due. It
+// returns an error wrapping ErrNotQueued if the visitor holds no place
+// (abandoned, released, or its data gone): Status then tells what now. For
+// an admitted or inside visitor it does nothing.
+func (r *Room) Heartbeat(ctx context.Context, zone string, v Visitor) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if r.entry(zone) == nil {
+		return fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
+	}
+	return r.store.Heartbeat(ctx, zone, v.ID, r.Now())
+}
+
 // Release gives up the visitor's slot (checkout finished) or waiting place,
 // so the next visitor in line can go in. It reports whether anything was
 // held. Every instance learns of it from the change feed.

@@ -174,6 +174,32 @@ func TestAbandonedVisitorSkipped(t *testing.T) {
 	assert.Greater(t, o.Place.Seq, out[2].Place.Seq, "a new place at the back")
 }
 
+func TestHeartbeatKeepsThePlace(t *testing.T) {
+	room, clock := newRoom(t, checkout(1))
+	out := arrive(t, room, "checkout", 3) // 0 inside, 1 and 2 wait
+	clock.Advance(50 * time.Second)
+	require.NoError(t, room.Heartbeat(ctx, "checkout", out[1].Visitor)) // only 1's page is open
+	clock.Advance(20 * time.Second)                                     // 2 unseen for 70s > AbandonAfter
+	_, err := room.Release(ctx, "checkout", out[0].Visitor.ID)
+	require.NoError(t, err)
+	require.NoError(t, room.Step(ctx))
+	o, err := room.Status(ctx, "checkout", out[1].Visitor)
+	require.NoError(t, err)
+	assert.Equal(t, waitroom.StateAdmitted, o.State, "the heartbeat kept 1's place")
+
+	// Admitted: a heartbeat does nothing. Abandoned: it says so, and the
+	// page asks Status, which queues the visitor again.
+	assert.NoError(t, room.Heartbeat(ctx, "checkout", out[1].Visitor))
+	_, err = room.Release(ctx, "checkout", out[1].Visitor.ID)
+	require.NoError(t, err)
+	clock.Advance(time.Second)
+	require.NoError(t, room.Step(ctx)) // skips 2, abandoned
+	assert.ErrorIs(t, room.Heartbeat(ctx, "checkout", out[2].Visitor), waitroom.ErrNotQueued)
+	assert.ErrorIs(t, room.Heartbeat(ctx, "nope", out[2].Visitor), waitroom.ErrZoneNotFound)
+	require.NoError(t, room.Close())
+	assert.ErrorIs(t, room.Heartbeat(ctx, "checkout", out[2].Visitor), waitroom.ErrClosed)
+}
+
 func TestClaimWindowPassed(t *testing.T) {
 	room, clock := newRoom(t, checkout(1))
 	out := arrive(t, room, "checkout", 3)

@@ -63,10 +63,15 @@
 // final report the server closes a connection the client has not closed
 // within 5 seconds (websocket status 1000, end of stream).
 //
-// An open connection is the visitor's heartbeat: it calls Room.Status
-// every quarter of the zone's AbandonAfter, so its place is kept, and a
-// visitor whose connection dropped is skipped AbandonAfter after its last
-// heartbeat. A websocket is pinged every 20 seconds (at most every
+// An open connection is the visitor's heartbeat: it calls Room.Heartbeat
+// (one store write) every quarter of the zone's AbandonAfter, so its place
+// is kept, and a visitor whose connection dropped is skipped AbandonAfter
+// after its last heartbeat. Its position between heartbeats comes from the
+// change feed; it reads the store (Room.Status) when it opens, and after
+// lost events, a failed call or the end of its place. Position updates
+// are paced by the visitor's wait: after one, the connection sleeps
+// through the line's moves for a quarter of its shortest wait, from the
+// push interval to 15 seconds; the turn is sent at once. A websocket is pinged every 20 seconds (at most every
 // AbandonAfter/2) and closed if no pong comes within 10; an event stream
 // ends after 30 seconds (at most AbandonAfter/2) and the browser opens it
 // again, so a client that vanished without closing stops counting as

@@ -25,8 +25,10 @@ import (
 // queue number let in or skipped, and at most what the store last said:
 // the smaller of the two is never below the truth, whatever the order in
 // which a store read and the feed's events arrive. Every AbandonAfter/4
-// (Room clock) the connection calls Room.Status, its heartbeat, which also
-// refreshes what the store says.
+// (Room clock) the connection calls Room.Heartbeat, one store write: what
+// the store says is read when the connection opens (Room.Status), and again
+// only when the feed says the place ended, lost events or the zone changed,
+// or a heartbeat finds no place.
 //
 // Coalescing. The feed's events only update a zone's passed mark and flag
 // the zone; the notifier's goroutine wakes the zone's connections once per
@@ -74,7 +76,8 @@ const (
 const (
 	flagMoved    uint32 = 1 << iota // the line moved: derive the standing again
 	flagAdmitted                    // the visitor's turn came
-	flagStatus                      // ask the Room (heartbeat, or the zone changed)
+	flagStatus                      // ask the Room for the standing (the zone changed, the place ended)
+	flagBeat                        // the heartbeat is due
 	flagPing                        // the connection's keepalive is due
 	flagEnd                         // an event stream's lifetime is over
 )
@@ -131,12 +134,13 @@ type watcher struct {
 	ctx    context.Context // the connection's: ends with it, or when the server side ends it
 	cancel context.CancelCauseFunc
 
-	lastBeat atomic.Int64  // Room clock, unix ns, of the last Room.Status
-	abandon  atomic.Int64  // the zone's AbandonAfter
-	nextPing atomic.Int64  // real time, unix ns
-	nextMove atomic.Int64  // Room clock, unix ns: moves of the line wake it from then on
-	seen     atomic.Uint64 // pushZone.moves when its report was last made
-	endAt    atomic.Int64  // real time, unix ns: an event stream's end
+	lastBeat   atomic.Int64  // Room clock, unix ns, of the last heartbeat (Room.Heartbeat or Room.Status)
+	needStatus atomic.Bool   // the next heartbeat is a Room.Status: events were lost, or the last call failed
+	abandon    atomic.Int64  // the zone's AbandonAfter
+	nextPing   atomic.Int64  // real time, unix ns
+	nextMove   atomic.Int64  // Room clock, unix ns: moves of the line wake it from then on
+	seen       atomic.Uint64 // pushZone.moves when its report was last made
+	endAt      atomic.Int64  // real time, unix ns: an event stream's end
 
 	mu   sync.Mutex
 	base base // what the Room said last, under mu
@@ -387,7 +391,7 @@ func (p *push) keepAlive(ctx context.Context, now bool) {
 		}
 		var f uint32
 		if clock-last >= w.abandon.Load()/4 {
-			f |= flagStatus
+			f |= flagBeat
 		}
 		if w.seen.Load() < w.pz.moves.Load() && clock >= w.nextMove.Load() {
 			f |= flagMoved
@@ -399,9 +403,9 @@ func (p *push) keepAlive(ctx context.Context, now bool) {
 		} else if next := w.nextPing.Load(); next != 0 && real >= next {
 			f |= flagPing
 		}
-		if now && f&flagStatus != 0 {
+		if now && f&flagBeat != 0 {
 			due = append(due, w)
-			f &^= flagStatus
+			f &^= flagBeat
 		}
 		if f != 0 {
 			w.signal(f)
@@ -409,7 +413,7 @@ func (p *push) keepAlive(ctx context.Context, now bool) {
 	}
 	p.mu.RUnlock()
 	for _, w := range due {
-		w.refresh(ctx)
+		w.heartbeat(ctx)
 		w.signal(flagMoved)
 	}
 }
@@ -435,6 +439,7 @@ func (p *push) onEvent(ev waitroom.Event) {
 		for w := range p.watchers {
 			beat := w.abandon.Load() / 4
 			due := now - beat + min(beat, int64(resyncSpread))*i/n // keepAlive's heartbeat is due then
+			w.needStatus.Store(true)
 			for last := w.lastBeat.Load(); last > due && !w.lastBeat.CompareAndSwap(last, due); last = w.lastBeat.Load() {
 			}
 			i++
@@ -532,21 +537,56 @@ func (w *watcher) refresh(ctx context.Context) (closed bool) {
 		if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 			w.p.e.logFailure(w.zone, err)
 		}
-		// Show it, and ask again in a few seconds rather than at the
-		// next heartbeat.
-		w.mu.Lock()
-		w.base.unavailable = true
-		w.mu.Unlock()
-		retry := now.Add(unavailableRetry*time.Second - time.Duration(w.abandon.Load())/4).UnixNano()
-		w.lastBeat.Store(min(now.UnixNano(), retry))
+		w.failed(now)
 		return false
 	}
+	w.needStatus.Store(false)
 	w.p.e.recovered()
 	if z, ok := room.Zone(w.zone); ok {
 		w.abandon.Store(int64(z.AbandonAfter))
 	}
 	w.apply(out, now)
 	return false
+}
+
+// heartbeat keeps the visitor's place: Room.Heartbeat, one store write,
+// unless events were lost, the last call failed, the sale has ended or
+// the place is gone, when it asks Room.Status what the standing is now.
+func (w *watcher) heartbeat(ctx context.Context) (closed bool) {
+	room := w.p.e.room
+	now := room.Now()
+	if z, ok := room.Zone(w.zone); w.needStatus.Load() || (ok && !z.ClosesAt.IsZero() && !now.Before(z.ClosesAt)) {
+		return w.refresh(ctx)
+	}
+	hctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	w.lastBeat.Store(now.UnixNano())
+	err := room.Heartbeat(hctx, w.zone, w.visitor)
+	switch {
+	case err == nil:
+		w.p.e.recovered()
+		return false
+	case errors.Is(err, waitroom.ErrClosed):
+		return true
+	case errors.Is(err, waitroom.ErrNotQueued), errors.Is(err, waitroom.ErrZoneNotFound):
+		return w.refresh(ctx) // abandoned, released or gone: Status says what now
+	}
+	if hctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		w.p.e.logFailure(w.zone, err)
+	}
+	w.failed(now)
+	return false
+}
+
+// failed shows a store failure to the page and asks again, with Status,
+// in a few seconds rather than at the next heartbeat.
+func (w *watcher) failed(now time.Time) {
+	w.mu.Lock()
+	w.base.unavailable = true
+	w.mu.Unlock()
+	w.needStatus.Store(true)
+	retry := now.Add(unavailableRetry*time.Second - time.Duration(w.abandon.Load())/4).UnixNano()
+	w.lastBeat.Store(min(now.UnixNano(), retry))
 }
 
 // admitted records the visitor's turn, learnt from the feed.
@@ -724,6 +764,13 @@ func (w *watcher) loop(c pushConn) ending {
 			w.admitted()
 		} else if f&flagStatus != 0 {
 			if w.refresh(ctx) {
+				return endServer
+			}
+			if ctx.Err() != nil {
+				return ended()
+			}
+		} else if f&flagBeat != 0 {
+			if w.heartbeat(ctx) {
 				return endServer
 			}
 			if ctx.Err() != nil {

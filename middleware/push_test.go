@@ -483,11 +483,15 @@ func TestOpenConnectionKeepsThePlace(t *testing.T) {
 	require.NoError(t, connGone.CloseNow())
 	require.Eventually(t, func() bool { return middleware.Connections(e.h) == 1 }, 5*time.Second, time.Millisecond)
 
-	// The open connection beats every AbandonAfter/4; nothing speaks for gone.
+	// The open connection beats every AbandonAfter/4, one store write each
+	// (its position comes from the feed); nothing speaks for gone.
+	e.store.reset()
 	e.clock.Advance(10 * time.Second)
 	middleware.KeepAlive(e.h)
 	e.clock.Advance(11 * time.Second) // gone unseen for 21s > AbandonAfter
 	middleware.KeepAlive(e.h)
+	assert.Equal(t, 2, e.store.count("Heartbeat"), "one heartbeat each time")
+	assert.Equal(t, 2, e.store.count(), "and no other store call")
 	place, err := e.store.Position(context.Background(), "checkout", staysID, e.clock.Now())
 	require.NoError(t, err)
 	assert.Equal(t, t0.Add(21*time.Second), place.LastSeen, "the open connection's heartbeat")
