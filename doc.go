@@ -14,7 +14,11 @@
 // lets the next visitors in: in queue order, only into free slots, at most
 // AdmitPerSecond. An admitted visitor claims its slot when it comes back
 // (ClaimWindow), and the slot leaks when its Session ends or is released
-// early (Room.Release, or the Waitroom-Release response header).
+// early (Room.Release, or the Waitroom-Release response header). A waiting
+// visitor keeps its place by being seen: each request of its page
+// ([Room.Status]) or, while the page holds a push connection open, a
+// heartbeat ([Room.Heartbeat], one store write); one not seen for
+// AbandonAfter is skipped.
 //
 // The shared state lives in a [Store]: store/memstore in process (the
 // default, and what tests use), store/redisstore for many instances on Redis
