@@ -2,6 +2,7 @@ package waitroom_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -81,4 +82,39 @@ func ExampleKeyRing() {
 	a, err := rotated.VerifyAccess(tok, "checkout", now)
 	fmt.Println(a.Visitor, err, rotated.SigningKey().ID)
 	// Output: v1 <nil> 2026-11
+}
+
+// A waiting page that holds a push connection open keeps its visitor's
+// place with heartbeats; a visitor nobody speaks for is skipped once
+// AbandonAfter has passed, and its next heartbeat says it holds no place.
+func ExampleRoom_Heartbeat() {
+	ctx := context.Background()
+	clock := waitroomtest.NewClock(waitroomtest.Start)
+	room, err := waitroom.New(memstore.New(),
+		waitroom.WithZone(waitroom.Zone{Name: "checkout", Capacity: 1, AbandonAfter: time.Minute}),
+		waitroom.WithClock(clock.Now),
+		waitroom.WithManualStep())
+	if err != nil {
+		panic(err)
+	}
+	defer room.Close()
+
+	inside, _ := room.Visit(ctx, "checkout", nil, true)
+	gone, _ := room.Visit(ctx, "checkout", nil, true)    // first in line; its page closes
+	watched, _ := room.Visit(ctx, "checkout", nil, true) // second; its page stays open
+	for range 4 {
+		clock.Advance(20 * time.Second)
+		if err := room.Heartbeat(ctx, "checkout", watched.Visitor); err != nil {
+			panic(err)
+		}
+	}
+	room.Release(ctx, "checkout", inside.Visitor.ID)
+	room.Step(ctx) // skips gone, unseen for 80 s, and lets watched in
+
+	now, _ := room.Status(ctx, "checkout", watched.Visitor)
+	fmt.Println("watched:", now.State)
+	fmt.Println("gone still queued:", !errors.Is(room.Heartbeat(ctx, "checkout", gone.Visitor), waitroom.ErrNotQueued))
+	// Output:
+	// watched: admitted
+	// gone still queued: false
 }
