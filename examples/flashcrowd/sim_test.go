@@ -151,3 +151,29 @@ func TestConfigRefusesBadSettings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, followPush, cfg.Follow)
 }
+
+func TestReadEvents(t *testing.T) {
+	c := &client{counters: &counters{}}
+	v := &virtualVisitor{}
+	stream := "retry: 1500\n\n" +
+		"data: {\"state\":\"waiting\",\"zone\":\"checkout\",\"position\":3}\n\n" +
+		": a comment\n\n" +
+		"data: {\"state\":\"unavailable\",\"zone\":\"checkout\"}\n\n" +
+		"data: {\"state\":\"admitted\",\"zone\":\"checkout\",\"claim_url\":\"/.waitroom/claim\"}\n\n" +
+		"data: {\"state\":\"waiting\"}\n\n"
+	rep, retry, err := c.readEvents(strings.NewReader(stream), v, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "admitted", rep.State, "it stops at the turn")
+	assert.Equal(t, 1500*time.Millisecond, retry, "the server's retry")
+	assert.Equal(t, 3, v.frames)
+	assert.Equal(t, 1, v.errors, "the outage report counts as an error")
+
+	// The stream's end (its lifetime): the last report, no error.
+	rep, retry, err = c.readEvents(strings.NewReader("data: {\"state\":\"waiting\",\"position\":2}\n\n"), v, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "waiting", rep.State)
+	assert.Equal(t, time.Second, retry)
+
+	_, _, err = c.readEvents(strings.NewReader("data: {\"state\":\n\n"), v, time.Second)
+	assert.Error(t, err, "a malformed report")
+}
