@@ -417,22 +417,31 @@ type Outcome struct {
 // place). An admitted visitor claims its slot here. Each call counts as a
 // heartbeat. Errors wrapping ErrStoreUnavailable call for the fail policy.
 func (r *Room) Visit(ctx context.Context, zone string, v *Visitor, enter bool) (Outcome, error) {
-	return r.visit(ctx, zone, v, enter, true)
+	return r.visit(ctx, zone, v, enter, claimIfAdmitted)
 }
 
 // Status reports a known visitor's standing and counts as its heartbeat.
 // It never claims: an admitted visitor is reported as StateAdmitted.
 func (r *Room) Status(ctx context.Context, zone string, v Visitor) (Outcome, error) {
-	return r.visit(ctx, zone, &v, false, false)
+	return r.visit(ctx, zone, &v, false, claimNot)
 }
 
 // Claim claims the slot of an admitted visitor and returns its access token
 // (State StateInside). A visitor still waiting gets its standing.
 func (r *Room) Claim(ctx context.Context, zone string, v Visitor) (Outcome, error) {
-	return r.visit(ctx, zone, &v, false, true)
+	return r.visit(ctx, zone, &v, false, claimFirst)
 }
 
-func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim bool) (Outcome, error) {
+// How a visit claims an admitted visitor's slot.
+type claimMode uint8
+
+const (
+	claimNot        claimMode = iota // report the standing only (Status)
+	claimIfAdmitted                  // read the place, claim if admitted (Visit: most visits are of waiting visitors)
+	claimFirst                       // claim, read the place only if refused (Claim: asked by visitors told it is their turn)
+)
+
+func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, mode claimMode) (Outcome, error) {
 	e, err := r.ensure(ctx, zone)
 	if err != nil {
 		return Outcome{Zone: zone}, err
@@ -466,6 +475,21 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim 
 		}
 	} else {
 		out.Visitor = *v
+		if mode == claimFirst {
+			// A claim comes from a visitor told it was let in: claim
+			// first, and read its place only if it was not.
+			slot, err := r.store.Claim(ctx, zone, v.ID, now)
+			switch {
+			case err == nil:
+				out.Place = Place{Visitor: v.ID, State: StateInside, Arrived: v.Arrived, Slot: slot}
+				return r.inside(out, slot)
+			case errors.Is(err, ErrClaimExpired):
+				return r.requeue(ctx, e, z, out, now)
+			case !errors.Is(err, ErrNotAdmitted):
+				return out, err
+			}
+			// Waiting or unknown, or let in since: its place says which.
+		}
 	}
 	place, err := r.place(ctx, z, out.Visitor.ID, out.VisitorToken != "", now)
 	if err != nil {
@@ -474,19 +498,13 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim 
 	out.Place = place
 	switch place.State {
 	case StateAdmitted, StateInside:
-		if !claim {
+		if mode == claimNot {
 			out.State = place.State
 			return out, nil
 		}
 		slot, err := r.store.Claim(ctx, zone, place.Visitor, now)
 		if errors.Is(err, ErrClaimExpired) || errors.Is(err, ErrNotAdmitted) {
-			// The turn was lost (or raced with a release): queue again.
-			place, err := r.register(ctx, z, out.Visitor.ID, now)
-			if err != nil {
-				return out, err
-			}
-			out.Place = place
-			break
+			return r.requeue(ctx, e, z, out, now)
 		}
 		if err != nil {
 			return out, err
@@ -494,9 +512,24 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter, claim 
 		out.Place.State, out.Place.Slot = StateInside, slot
 		return r.inside(out, slot)
 	}
+	return r.waiting(e, out, now), nil
+}
+
+// requeue queues a visitor whose turn was lost (the claim window passed,
+// or a claim raced with a release) again.
+func (r *Room) requeue(ctx context.Context, e *zoneEntry, z Zone, out Outcome, now time.Time) (Outcome, error) {
+	place, err := r.register(ctx, z, out.Visitor.ID, now)
+	if err != nil {
+		return out, err
+	}
+	out.Place = place
+	return r.waiting(e, out, now), nil
+}
+
+func (r *Room) waiting(e *zoneEntry, out Outcome, now time.Time) Outcome {
 	out.State = StateWaiting
 	out.ETA = r.eta(e, out.Place.Ahead, now)
-	return out, nil
+	return out
 }
 
 // place finds the visitor's place, registering it if it holds none, and
