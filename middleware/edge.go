@@ -77,6 +77,15 @@ type cachedPlace struct {
 type zoneCache struct {
 	gen       atomic.Uint64
 	fullUntil atomic.Int64 // Room clock, unix nanoseconds; 0: not full
+
+	// queuedUntil marks a line that somebody waits in (Room clock, unix
+	// nanoseconds; 0: unknown). A newcomer cannot enter directly then,
+	// even when a slot is free: the slot is the line's. Unlike "full", a
+	// released slot does not clear it; the line empties only through the
+	// exchanger, at the zone's rate, so for a second at most a newcomer is
+	// queued into a line that has just emptied, and goes in at the next
+	// step instead of at once.
+	queuedUntil atomic.Int64
 }
 
 func newEdge(room *waitroom.Room, opts []Option) *edge {
@@ -122,6 +131,7 @@ func (e *edge) onEvent(ev waitroom.Event) {
 		for _, zc := range e.zones {
 			zc.gen.Add(1)
 			zc.fullUntil.Store(0)
+			zc.queuedUntil.Store(0)
 		}
 		e.zonesMu.RUnlock()
 		e.waiting.Purge()
@@ -131,6 +141,7 @@ func (e *edge) onEvent(ev waitroom.Event) {
 		if zc := e.existingZone(ev.Zone); zc != nil {
 			zc.gen.Add(1)
 			zc.fullUntil.Store(0)
+			zc.queuedUntil.Store(0)
 		}
 		e.waiting.Purge()
 		return
@@ -197,6 +208,23 @@ func (zc *zoneCache) full(now time.Time) bool {
 
 // markFull marks the zone full for FullTTL, unless a feed event arrived
 // since gen was read.
+// queued reports whether somebody was waiting in the zone's line lately.
+func (zc *zoneCache) queued(now time.Time) bool {
+	if zc == nil {
+		return false
+	}
+	u := zc.queuedUntil.Load()
+	return u != 0 && now.UnixNano() < u
+}
+
+// markQueued records that a visitor read at now was waiting in line.
+func (e *edge) markQueued(zc *zoneCache, now time.Time) {
+	if zc == nil || e.cfg.fullTTL <= 0 || !e.live.Load() {
+		return
+	}
+	zc.queuedUntil.Store(now.Add(e.cfg.fullTTL).UnixNano())
+}
+
 func (e *edge) markFull(zc *zoneCache, gen uint64, now time.Time) {
 	if zc == nil || e.cfg.fullTTL <= 0 || !e.live.Load() {
 		return

@@ -279,9 +279,9 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 		}
 		out, err = e.room.Visit(ctx, zone, &v, false)
 	} else {
-		// While the zone is marked full, a newcomer goes straight to the
-		// back of the line: one store operation fewer.
-		out, err = e.room.Visit(ctx, zone, nil, !zc.full(now))
+		// While the zone is marked full, or somebody waits, a newcomer
+		// goes straight to the back of the line: one store operation fewer.
+		out, err = e.room.Visit(ctx, zone, nil, !zc.full(now) && !zc.queued(now))
 	}
 	if err != nil {
 		h.fail(w, r, zone, err)
@@ -306,6 +306,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 		}
 		s := standingOf(out)
 		e.keepStanding(zc, gen, zone, out.Visitor.ID, s, now)
+		e.markQueued(zc, now)
 		if !known {
 			e.markFull(zc, gen, now)
 		}

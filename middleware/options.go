@@ -179,9 +179,12 @@ func WithSecureCookies(secure bool) Option { return func(c *config) { c.secure =
 func WithCacheSize(n int) Option { return func(c *config) { c.cacheSize = n } }
 
 // WithFullTTL sets how long a zone stays marked "full" after a newcomer had
-// to wait, unless a change-feed event that frees a slot clears it sooner.
-// While marked, newcomers are queued without trying direct entry (one
-// store operation fewer). Default 1s; 0 disables the mark.
+// to wait, unless a change-feed event that frees a slot clears it sooner,
+// and how long it stays marked "somebody waits" after a visitor was seen
+// waiting (a freed slot goes to the line, so only the settings' change or
+// lost events clear that mark sooner). While either mark stands, newcomers
+// are queued without trying direct entry (one store operation fewer).
+// Default 1s; 0 disables the marks.
 func WithFullTTL(d time.Duration) Option { return func(c *config) { c.fullTTL = d } }
 
 // WithPositionTTL sets how long a waiting visitor's standing (position, ETA)
