@@ -48,6 +48,7 @@ func (res *Result) SummaryLine() string {
 		{"wait_p99_s", fmt.Sprintf("%.2f", res.WaitP99.Seconds())},
 		{"still_waiting", res.StillWaiting},
 		{"direct", res.Direct},
+		{"store_calls_per_visitor", fmt.Sprintf("%.2f", res.storeCallsPerVisitor())},
 		{"follow", cfg.Follow},
 		{"polls", res.Polls},
 		{"streams", res.Streams},
@@ -100,6 +101,10 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	for _, e := range res.ErrorSamples {
 		p("           error: %s", e)
 	}
+	if res.StoreCalls >= 0 {
+		p("store      %d calls, %.2f per visitor for its requests and page; in all: %s",
+			res.StoreCalls, res.storeCallsPerVisitor(), res.StoreCallsByOp)
+	}
 	p("")
 	p("fairness   %d inversions, Kendall tau %.6f (%s)", res.Order.Inversions, res.Order.KendallTau, res.OrderSource)
 	if cfg.URL != "" {
@@ -149,4 +154,13 @@ func unknownIfNegative(n int) string {
 		return "?"
 	}
 	return fmt.Sprint(n)
+}
+
+// storeCallsPerVisitor is the store calls made for visitors' requests and
+// pages over the visitors who arrived; -1 when unknown.
+func (res *Result) storeCallsPerVisitor() float64 {
+	if res.StoreCalls < 0 || res.Arrived == 0 {
+		return -1
+	}
+	return float64(res.VisitorStoreCalls) / float64(res.Arrived)
 }

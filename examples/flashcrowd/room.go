@@ -111,12 +111,13 @@ type stack struct {
 	rooms  []*waitroom.Room // nil in URL mode
 	origin *origin          // nil in URL mode
 	zone   waitroom.Zone    // as configured
+	calls  *storeCalls      // the instances' store calls (nil in URL mode)
 	close  func()           // stops it all
 }
 
 // startStack starts the origin, the store, and cfg.Instances proxies.
 func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, error) {
-	st := &stack{zone: cfg.zone()}
+	st := &stack{zone: cfg.zone(), calls: new(storeCalls)}
 	var closers []func()
 	st.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -142,7 +143,7 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 		if keys != nil {
 			opts = append(opts, waitroom.WithKeys(keys))
 		}
-		room, err := waitroom.New(s, opts...)
+		room, err := waitroom.New(countedStore{s, st.calls}, opts...)
 		if err != nil {
 			for _, s := range stores[i:] {
 				s.Close()

@@ -160,7 +160,10 @@ type Result struct {
 
 	Arrived, Admitted, Direct, Closed, Failed, StillWaiting int
 	Lost                                                    int
-	InsideAtEnd                                             int // slots held at the end (-1: unknown)
+	InsideAtEnd                                             int    // slots held at the end (-1: unknown)
+	StoreCalls                                              int64  // the instances' store calls (-1: unknown), the report's sampler included
+	VisitorStoreCalls                                       int64  // those made for visitors' requests and pages
+	StoreCallsByOp                                          string // the same by operation
 	Errors, Requests                                        int64
 	Polls, Requeued                                         int
 	Streams, Frames                                         int // event streams opened, reports read from them
@@ -268,7 +271,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cl.streams = newStreamConns(cl.bases, cfg.Visitors)
 	defer cl.streams.close()
 
-	res := &Result{Config: cfg, MaxOriginConcurrency: -1, OriginVisitors: -1, InsideAtEnd: -1}
+	res := &Result{Config: cfg, MaxOriginConcurrency: -1, OriginVisitors: -1, InsideAtEnd: -1, StoreCalls: -1}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	start := time.Now().Add(50 * time.Millisecond)
@@ -362,6 +365,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if st.origin != nil {
 		res.MaxOriginConcurrency = int(st.origin.maxInFlight.Load())
 		res.OriginVisitors = st.origin.visitorsSeen()
+	}
+	if st.calls != nil {
+		res.StoreCalls, res.VisitorStoreCalls, res.StoreCallsByOp = st.calls.total(), st.calls.byVisitors(), st.calls.String()
 	}
 	res.Warnings, res.FirstWarnings = warn.snapshot()
 	if err := ctx.Err(); err != nil && res.EndReason == "interrupted" {

@@ -50,6 +50,12 @@ func TestFlashCrowdMemory(t *testing.T) {
 	assert.GreaterOrEqual(t, res.Streams, 2000-res.Direct, "every visitor told to wait opened its stream")
 	assert.Greater(t, res.Frames, res.Streams, "reports pushed: a first one on each stream, then the line's moves and the turn")
 	assert.Less(t, res.Frames, 2000*40, "reports paced, not a storm")
+	// What a visitor costs the store: registering, its stream's first read,
+	// its claim and its release. A direct-entry attempt per newcomer, or a
+	// read before each claim, would show here.
+	assert.Positive(t, res.StoreCalls)
+	assert.Less(t, res.storeCallsPerVisitor(), 4.5, "store calls per visitor: %s", res.StoreCallsByOp)
+	assert.Contains(t, res.SummaryLine(), " store_calls_per_visitor=")
 
 	// The report and the chart.
 	dir := t.TempDir()
