@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -539,27 +538,11 @@ func TestSlowExchangeDoesNotHoldBackTheNext(t *testing.T) {
 	assert.Equal(t, 0, store.running, "Close waits for the steps in flight")
 }
 
-// readCountingStore counts the reads of places (Position).
-type readCountingStore struct {
-	waitroom.Store
-	positions, claims atomic.Int64
-}
-
-func (s *readCountingStore) Position(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
-	s.positions.Add(1)
-	return s.Store.Position(ctx, zone, visitor, now)
-}
-
-func (s *readCountingStore) Claim(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
-	s.claims.Add(1)
-	return s.Store.Claim(ctx, zone, visitor, now)
-}
-
 // A visitor told it was let in claims with one store call; a visitor who
 // claims while still waiting is told its place.
 func TestClaimOfAnAdmittedVisitorIsOneStoreCall(t *testing.T) {
 	clock := waitroomtest.NewClock(t0)
-	store := &readCountingStore{Store: memstore.New()}
+	store := waitroomtest.NewCountingStore(memstore.New())
 	room, err := waitroom.New(store, waitroom.WithZone(checkout(1)), waitroom.WithClock(clock.Now), waitroom.WithManualStep())
 	require.NoError(t, err)
 	defer room.Close()
@@ -568,27 +551,27 @@ func TestClaimOfAnAdmittedVisitorIsOneStoreCall(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, room.Step(ctx)) // 1 admitted
 
-	store.positions.Store(0)
+	store.Reset()
 	o, err := room.Claim(ctx, "checkout", out[1].Visitor)
 	require.NoError(t, err)
 	assert.Equal(t, waitroom.StateInside, o.State)
 	assert.NotEmpty(t, o.AccessToken)
-	assert.EqualValues(t, 1, store.claims.Load())
-	assert.Zero(t, store.positions.Load(), "no read before the claim")
+	assert.EqualValues(t, 1, store.Count(waitroomtest.OpClaim))
+	assert.Zero(t, store.Count(waitroomtest.OpPosition), "no read before the claim")
 
 	o, err = room.Claim(ctx, "checkout", out[2].Visitor)
 	require.NoError(t, err)
 	assert.Equal(t, waitroom.StateWaiting, o.State)
 	assert.EqualValues(t, 0, o.Place.Ahead)
 	assert.Positive(t, o.ETA.Expected)
-	assert.EqualValues(t, 1, store.positions.Load(), "a claim refused: the place is read")
+	assert.EqualValues(t, 1, store.Count(waitroomtest.OpPosition), "a claim refused: the place is read")
 
 	// A waiting visitor's page asks again (Visit): its place is read, no
 	// claim is tried first.
-	store.claims.Store(0)
+	store.Reset()
 	o, err = room.Visit(ctx, "checkout", &out[2].Visitor, false)
 	require.NoError(t, err)
 	assert.Equal(t, waitroom.StateWaiting, o.State)
-	assert.Zero(t, store.claims.Load())
-	assert.EqualValues(t, 2, store.positions.Load())
+	assert.Zero(t, store.Count(waitroomtest.OpClaim))
+	assert.EqualValues(t, 1, store.Count(waitroomtest.OpPosition))
 }

@@ -9,7 +9,6 @@
 package bench
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/memstore"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
 // NewTransport returns an http.Transport sized for many concurrent
@@ -68,87 +68,15 @@ func NewProxy(target string) (*httputil.ReverseProxy, error) {
 	return p, nil
 }
 
-// CountingStore is a waitroom.Store that counts the calls made to it, by
-// kind: the calls a request may make (Register, Position, Heartbeat, Enter,
-// Claim, Release) apart from the background ones (Exchange, ReadFeed,
-// Stats, PutZone, Zone).
-type CountingStore struct {
-	waitroom.Store
-	request    atomic.Int64
-	background atomic.Int64
-}
+// CountingStore is a waitroomtest.CountingStore that tells the calls a
+// request may make (waitroomtest.RequestOps) from the background ones.
+type CountingStore struct{ *waitroomtest.CountingStore }
 
 // RequestCalls returns the number of request-path calls so far.
-func (s *CountingStore) RequestCalls() int64 { return s.request.Load() }
+func (s CountingStore) RequestCalls() int64 { return s.Count(waitroomtest.RequestOps...) }
 
 // BackgroundCalls returns the number of background calls so far.
-func (s *CountingStore) BackgroundCalls() int64 { return s.background.Load() }
-
-// PutZone counts a background call and passes it on.
-func (s *CountingStore) PutZone(ctx context.Context, z waitroom.ZoneState, now time.Time) (waitroom.ZoneState, error) {
-	s.background.Add(1)
-	return s.Store.PutZone(ctx, z, now)
-}
-
-// Zone counts a background call and passes it on.
-func (s *CountingStore) Zone(ctx context.Context, zone string) (waitroom.ZoneState, error) {
-	s.background.Add(1)
-	return s.Store.Zone(ctx, zone)
-}
-
-// Register counts a request-path call and passes it on.
-func (s *CountingStore) Register(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
-	s.request.Add(1)
-	return s.Store.Register(ctx, zone, visitor, now)
-}
-
-// Position counts a request-path call and passes it on.
-func (s *CountingStore) Position(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
-	s.request.Add(1)
-	return s.Store.Position(ctx, zone, visitor, now)
-}
-
-// Heartbeat counts a request-path call and passes it on.
-func (s *CountingStore) Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error {
-	s.request.Add(1)
-	return s.Store.Heartbeat(ctx, zone, visitor, now)
-}
-
-// Enter counts a request-path call and passes it on.
-func (s *CountingStore) Enter(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, bool, error) {
-	s.request.Add(1)
-	return s.Store.Enter(ctx, zone, visitor, now)
-}
-
-// Exchange counts a background call and passes it on.
-func (s *CountingStore) Exchange(ctx context.Context, zone string, now time.Time, limit int) (waitroom.Exchange, error) {
-	s.background.Add(1)
-	return s.Store.Exchange(ctx, zone, now, limit)
-}
-
-// Claim counts a request-path call and passes it on.
-func (s *CountingStore) Claim(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
-	s.request.Add(1)
-	return s.Store.Claim(ctx, zone, visitor, now)
-}
-
-// Release counts a request-path call and passes it on.
-func (s *CountingStore) Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error) {
-	s.request.Add(1)
-	return s.Store.Release(ctx, zone, visitor, now)
-}
-
-// Stats counts a background call and passes it on.
-func (s *CountingStore) Stats(ctx context.Context, zone string, now time.Time) (waitroom.ZoneStats, error) {
-	s.background.Add(1)
-	return s.Store.Stats(ctx, zone, now)
-}
-
-// ReadFeed counts a background call and passes it on.
-func (s *CountingStore) ReadFeed(ctx context.Context, zone string, after uint64, limit int, wait time.Duration) ([]waitroom.Event, error) {
-	s.background.Add(1)
-	return s.Store.ReadFeed(ctx, zone, after, limit, wait)
-}
+func (s CountingStore) BackgroundCalls() int64 { return s.Count() - s.RequestCalls() }
 
 // Zone and path of the benchmarks.
 const (
@@ -160,7 +88,7 @@ const (
 // protecting /checkout.
 type Room struct {
 	*waitroom.Room
-	Store *CountingStore
+	Store CountingStore
 }
 
 // NewRoom returns a Room whose zone holds capacity visitors and admits
@@ -168,7 +96,7 @@ type Room struct {
 // kept in the edge cache for a minute (WithPositionTTL in Wrap's options
 // below), so the zone's abandonment timeout is 10 minutes.
 func NewRoom(capacity int) (*Room, error) {
-	cs := &CountingStore{Store: memstore.New()}
+	cs := CountingStore{waitroomtest.NewCountingStore(memstore.New())}
 	r, err := waitroom.New(cs, waitroom.WithZone(waitroom.Zone{
 		Name: ZoneName, Paths: []string{"/checkout"}, Capacity: capacity, AdmitPerSecond: 1e6,
 		Session: time.Hour, ClaimWindow: time.Minute, AbandonAfter: 10 * time.Minute,

@@ -1,6 +1,7 @@
 // Package waitroomtest helps apps test their use of waitroom without
-// sleeping: a manual clock to pass to waitroom.WithClock, and a Room wired to
-// it that admits visitors only when the test says so.
+// sleeping: a manual clock to pass to waitroom.WithClock (a Room with
+// waitroom.WithManualStep then admits visitors only when the test says so),
+// and a CountingStore that tells what requests cost the store.
 package waitroomtest
 
 import (

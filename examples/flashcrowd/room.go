@@ -21,6 +21,7 @@ import (
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/memstore"
 	"github.com/waitroom/waitroom/store/redisstore"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
 // newTransport returns an http.Transport sized for many concurrent
@@ -111,13 +112,13 @@ type stack struct {
 	rooms  []*waitroom.Room // nil in URL mode
 	origin *origin          // nil in URL mode
 	zone   waitroom.Zone    // as configured
-	calls  *storeCalls      // the instances' store calls (nil in URL mode)
+	calls  storeCalls       // the instances' stores, counting their calls (nil in URL mode)
 	close  func()           // stops it all
 }
 
 // startStack starts the origin, the store, and cfg.Instances proxies.
 func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, error) {
-	st := &stack{zone: cfg.zone(), calls: new(storeCalls)}
+	st := &stack{zone: cfg.zone()}
 	var closers []func()
 	st.close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -143,7 +144,9 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 		if keys != nil {
 			opts = append(opts, waitroom.WithKeys(keys))
 		}
-		room, err := waitroom.New(countedStore{s, st.calls}, opts...)
+		counted := waitroomtest.NewCountingStore(s)
+		st.calls = append(st.calls, counted)
+		room, err := waitroom.New(counted, opts...)
 		if err != nil {
 			for _, s := range stores[i:] {
 				s.Close()

@@ -367,7 +367,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.OriginVisitors = st.origin.visitorsSeen()
 	}
 	if st.calls != nil {
-		res.StoreCalls, res.VisitorStoreCalls, res.StoreCallsByOp = st.calls.total(), st.calls.byVisitors(), st.calls.String()
+		res.StoreCalls, res.VisitorStoreCalls, res.StoreCallsByOp = st.calls.count(), st.calls.byVisitors(), st.calls.String()
 	}
 	res.Warnings, res.FirstWarnings = warn.snapshot()
 	if err := ctx.Err(); err != nil && res.EndReason == "interrupted" {

@@ -1,0 +1,45 @@
+package waitroomtest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/memstore"
+	"github.com/waitroom/waitroom/waitroomtest"
+)
+
+func TestCountingStore(t *testing.T) {
+	ctx := context.Background()
+	s := waitroomtest.NewCountingStore(memstore.New())
+	clock := waitroomtest.NewClock(waitroomtest.Start)
+	room, err := waitroom.New(s, waitroom.WithZone(waitroom.Zone{Name: "checkout", Capacity: 1, Session: time.Minute}),
+		waitroom.WithClock(clock.Now), waitroom.WithManualStep())
+	require.NoError(t, err)
+	defer room.Close()
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpPutZone))
+
+	s.Reset()
+	first, err := room.Visit(ctx, "checkout", nil, true) // enters
+	require.NoError(t, err)
+	second, err := room.Visit(ctx, "checkout", nil, true) // tries, then queues
+	require.NoError(t, err)
+	assert.Equal(t, waitroom.StateWaiting, second.State)
+	assert.Equal(t, int64(2), s.Count(waitroomtest.OpEnter))
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRegister))
+	assert.Equal(t, int64(3), s.Count(waitroomtest.RequestOps...))
+	assert.Equal(t, int64(3), s.Count())
+	assert.Zero(t, s.Count("Nonsense"))
+
+	_, err = room.Release(ctx, "checkout", first.Visitor.ID)
+	require.NoError(t, err)
+	require.NoError(t, room.Step(ctx))
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRelease))
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpExchange))
+	assert.Positive(t, s.Count(waitroomtest.OpReadFeed), "Step delivers the feed")
+	assert.Equal(t, int64(4), s.Count(waitroomtest.RequestOps...))
+}
