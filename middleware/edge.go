@@ -52,22 +52,28 @@ type visitorEntry struct {
 
 type visitorKey struct{ zone, visitor string }
 
-// standing is what the waiting page shows a visitor.
+// standing is what the waiting page shows a visitor, with the place's
+// queue number and last heartbeat for its push connection.
 type standing struct {
 	state   waitroom.VisitorState
 	ahead   int64
 	eta     waitroom.ETA
 	opensAt time.Time
 	arrived time.Time
+	seq     uint64    // the place's queue number
+	seen    time.Time // its last heartbeat
 }
 
 func standingOf(out waitroom.Outcome) standing {
-	return standing{state: out.State, ahead: out.Place.Ahead, eta: out.ETA, opensAt: out.OpensAt, arrived: out.Visitor.Arrived}
+	return standing{state: out.State, ahead: out.Place.Ahead, eta: out.ETA, opensAt: out.OpensAt, arrived: out.Visitor.Arrived,
+		seq: out.Place.Seq, seen: out.Place.LastSeen}
 }
 
 type cachedPlace struct {
 	standing
-	until time.Time // Room clock
+	at    time.Time // Room clock of the read
+	until time.Time // Room clock: served to requests until then
+	pz    *pushZone // the zone's push state from before the read, if any
 }
 
 // zoneCache is the per-zone part of the edge cache. gen counts the feed
@@ -326,8 +332,9 @@ func (e *edge) cachedStanding(zone, visitor string, now time.Time) (standing, bo
 }
 
 // keepStanding caches a waiting visitor's standing read from the store,
-// unless a feed event arrived since gen was read.
-func (e *edge) keepStanding(zc *zoneCache, gen uint64, zone, visitor string, s standing, now time.Time) {
+// unless a feed event arrived since gen was read. pz is the zone's push
+// state as it was before the read (push.zoneState), nil if none.
+func (e *edge) keepStanding(zc *zoneCache, gen uint64, pz *pushZone, zone, visitor string, s standing, now time.Time) {
 	ttl := e.cfg.positionTTL
 	if z, ok := e.room.Zone(zone); ok {
 		ttl = min(ttl, z.AbandonAfter/4)
@@ -336,10 +343,25 @@ func (e *edge) keepStanding(zc *zoneCache, gen uint64, zone, visitor string, s s
 		return
 	}
 	k := visitorKey{zone, visitor}
-	e.waiting.Add(k, cachedPlace{standing: s, until: now.Add(ttl)})
+	e.waiting.Add(k, cachedPlace{standing: s, at: now, until: now.Add(ttl), pz: pz})
 	if zc.gen.Load() != gen {
 		e.waiting.Remove(k)
 	}
+}
+
+// recentStanding returns a waiting visitor's cached standing, with the
+// time it was read and the zone's push state from before the read, if it
+// was read within maxAge; a push connection that opens may take it instead
+// of reading the store (see openPush).
+func (e *edge) recentStanding(zone, visitor string, now time.Time, maxAge time.Duration) (cachedPlace, bool) {
+	if !e.live.Load() {
+		return cachedPlace{}, false
+	}
+	c, ok := e.waiting.Get(visitorKey{zone, visitor})
+	if !ok || c.state != waitroom.StateWaiting || c.seq == 0 || c.pz == nil || now.Sub(c.at) > maxAge {
+		return cachedPlace{}, false
+	}
+	return c, true
 }
 
 // forget drops a visitor's cached standing.

@@ -97,7 +97,7 @@ func (e *edge) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	zc := e.zoneCache(zone)
-	gen := zc.generation()
+	gen, pz := zc.generation(), e.push.zoneState(zone)
 	out, err := e.room.Status(r.Context(), zone, v)
 	if err != nil {
 		e.endpointFailure(w, r, zone, err)
@@ -105,7 +105,7 @@ func (e *edge) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	e.recovered()
 	s := standingOf(out)
-	e.keepStanding(zc, gen, zone, v.ID, s, now)
+	e.keepStanding(zc, gen, pz, zone, v.ID, s, now)
 	writeJSON(w, http.StatusOK, e.pageData(e.returnURL(r), zone, s, now).report())
 }
 

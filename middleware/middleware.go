@@ -267,7 +267,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 	ctx := r.Context()
 	now := e.room.Now()
 	zc := e.zoneCache(zone) // nil on a zone func's first visit: nothing cached then
-	gen := zc.generation()
+	gen, pz := zc.generation(), e.push.zoneState(zone)
 
 	var out waitroom.Outcome
 	var err error
@@ -305,7 +305,7 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 			out.State = waitroom.StateWaiting
 		}
 		s := standingOf(out)
-		e.keepStanding(zc, gen, zone, out.Visitor.ID, s, now)
+		e.keepStanding(zc, gen, pz, zone, out.Visitor.ID, s, now)
 		e.markQueued(zc, now)
 		if !known {
 			e.markFull(zc, gen, now)

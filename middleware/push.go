@@ -488,14 +488,60 @@ func (p *push) onEvent(ev waitroom.Event) {
 // open.
 func (w *watcher) start(out waitroom.Outcome, z waitroom.Zone) {
 	now := w.p.e.room.Now()
+	w.begin(z, now)
+	w.apply(out, now)
+	w.lastBeat.Store(now.UnixNano())
+}
+
+// startFrom is start with a standing the edge read at at, instead of a
+// Room.Status of its own. Its heartbeats go on from the place's last one.
+func (w *watcher) startFrom(s standing, at time.Time, z waitroom.Zone) {
+	now := w.p.e.room.Now()
+	w.begin(z, now)
+	w.mu.Lock()
+	w.base = base{standing: s, seq: s.seq, at: at}
+	w.mu.Unlock()
+	seen := s.seen
+	if seen.IsZero() {
+		seen = at.Add(-z.AbandonAfter / 4) // unknown: a heartbeat is due
+	}
+	w.lastBeat.Store(seen.UnixNano())
+}
+
+// begin sets what every connection starts with: the turn's report, the
+// zone's abandonment timeout, its keepalive and lifetime.
+func (w *watcher) begin(z waitroom.Zone, now time.Time) {
 	w.abandon.Store(int64(z.AbandonAfter))
 	w.turn = w.p.e.pageData(w.ret, w.zone, standing{state: waitroom.StateAdmitted}, now).report()
 	w.turnMsg, _ = json.Marshal(w.turn)
-	w.apply(out, now)
 	real := time.Now()
 	w.nextPing.Store(real.Add(pingEvery(z.AbandonAfter)).UnixNano())
 	w.endAt.Store(real.Add(min(eventsLifetime, max(z.AbandonAfter/2, minStreamPeriod))).UnixNano())
-	w.lastBeat.Store(now.UnixNano())
+}
+
+// behind reports whether a place read while the zone's push state was
+// since (see zoneState) is still waiting: the same push state has been
+// there since, so every admission and skip of the feed after the read has
+// raised its passed mark, and the mark is short of the place's queue
+// number seq. An event it has not applied yet reaches the connection.
+func (w *watcher) behind(since *pushZone, seq uint64) bool {
+	if since == nil || w.pz != since {
+		return false
+	}
+	p := w.pz.passed.Load()
+	return p > 0 && p < seq
+}
+
+// zoneState returns the zone's push state, nil while no connection of the
+// zone is open. A caller notes it before it reads a standing from the
+// store (see watcher.behind).
+func (p *push) zoneState(zone string) *pushZone {
+	if p.count.Load() == 0 {
+		return nil
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.zones[zone]
 }
 
 func pingEvery(abandon time.Duration) time.Duration {

@@ -134,3 +134,15 @@ func TestResyncSpreadsTheRefreshes(t *testing.T) {
 	e.push.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
 	assert.Equal(t, old, ws[0].lastBeat.Load())
 }
+
+func TestBehind(t *testing.T) {
+	pz, other := &pushZone{}, &pushZone{}
+	w := &watcher{pz: pz}
+	assert.False(t, w.behind(pz, 10), "nobody let in yet: the head is not known")
+	pz.passed.Store(4)
+	assert.True(t, w.behind(pz, 10), "places up to 4 let in or skipped, 10 still waits")
+	assert.False(t, w.behind(pz, 4), "4 was let in or skipped")
+	assert.False(t, w.behind(pz, 3))
+	assert.False(t, w.behind(nil, 10), "no connection open when the place was read: events may have been missed")
+	assert.False(t, w.behind(other, 10), "the zone's connections all closed since the read")
+}

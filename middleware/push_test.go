@@ -426,6 +426,61 @@ func TestPushPacesPagesFarBack(t *testing.T) {
 	assert.EqualValues(t, 199, r.Position)
 }
 
+// A page that opens its push connection right after it was told to wait
+// takes the place the edge has just read: no store call. A visitor let in
+// between the two hears of its turn.
+func TestPushOpensFromTheEdgesRead(t *testing.T) {
+	noLeaks(t)
+	e := newEnv(t, checkoutZone(1), nil)
+	s := serve(t, e.h)
+	a := e.client()
+	require.Equal(t, http.StatusOK, a.get("/checkout").StatusCode)
+	x := e.queued(t, "/checkout")
+	c := e.queued(t, "/checkout")
+	connC, _, err := s.dial(t, c, "zone=checkout", nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, readReport(t, connC).Position)
+	require.Equal(t, http.StatusOK, a.get("/checkout/done").StatusCode)
+	e.clock.Advance(middleware.DefaultPushInterval) // c's page may hear of moves again
+	e.step(t)                                       // x is let in, with c's connection open: the head is known
+	require.EqualValues(t, 1, readUntilPosition(t, connC, 1).Position)
+
+	b := e.queued(t, "/checkout")
+	e.store.reset()
+	connB, _, err := s.dial(t, b, "zone=checkout", nil)
+	require.NoError(t, err)
+	r := readReport(t, connB)
+	assert.Equal(t, "waiting", r.State)
+	assert.EqualValues(t, 2, r.Position)
+	assert.Zero(t, e.store.count(), "the connection read the store")
+
+	// d waits too; x and c leave, and d is let in before its page opens
+	// its connection: the connection tells it of its turn.
+	d := e.queued(t, "/checkout")
+	_, err = e.room.Release(context.Background(), "checkout", x.visitorID(t, e.room, "checkout"))
+	require.NoError(t, err)
+	_, err = e.room.Release(context.Background(), "checkout", c.visitorID(t, e.room, "checkout"))
+	require.NoError(t, err)
+	_, err = e.room.Release(context.Background(), "checkout", b.visitorID(t, e.room, "checkout"))
+	require.NoError(t, err)
+	e.step(t)
+	connD, _, err := s.dial(t, d, "zone=checkout", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "admitted", readReport(t, connD).State)
+}
+
+// readUntilPosition reads pushed reports until one shows position p.
+func readUntilPosition(t *testing.T, conn *websocket.Conn, p int64) report {
+	t.Helper()
+	for range 100 {
+		if r := readReport(t, conn); r.Position == p {
+			return r
+		}
+	}
+	t.Fatalf("no report of position %d", p)
+	return report{}
+}
+
 func TestPushFollowsAdmissionsOnAnotherInstance(t *testing.T) {
 	noLeaks(t)
 	z := checkoutZone(1)

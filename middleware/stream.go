@@ -181,7 +181,17 @@ func (e *edge) openPush(w http.ResponseWriter, r *http.Request, events bool) *wa
 	}
 	e.push.watchServer(r)
 	// Registered first, read second: an admission in between reaches the
-	// watcher through the feed.
+	// watcher through the feed. The read is the edge's, when it has the
+	// visitor's place from its last request (a quarter of the abandonment
+	// timeout at most) and the line's head is short of it: a page opening
+	// its stream right after it was told to wait costs the store nothing.
+	now := e.room.Now()
+	if z, ok := e.room.Zone(zone); ok {
+		if c, ok := e.recentStanding(zone, v.ID, now, z.AbandonAfter/4); ok && wt.behind(c.pz, c.seq) {
+			wt.startFrom(c.standing, c.at, z)
+			return wt
+		}
+	}
 	out, err := e.room.Status(r.Context(), zone, v)
 	if err != nil {
 		e.push.remove(wt)
