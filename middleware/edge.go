@@ -332,7 +332,8 @@ func (e *edge) cachedStanding(zone, visitor string, now time.Time) (standing, bo
 }
 
 // keepStanding caches a waiting visitor's standing read from the store,
-// unless a feed event arrived since gen was read. pz is the zone's push
+// for its repeat requests unless a feed event arrived since gen was read,
+// and for its push connection's opening in any case. pz is the zone's push
 // state as it was before the read (push.zoneState), nil if none.
 func (e *edge) keepStanding(zc *zoneCache, gen uint64, pz *pushZone, zone, visitor string, s standing, now time.Time) {
 	ttl := e.cfg.positionTTL
@@ -343,10 +344,19 @@ func (e *edge) keepStanding(zc *zoneCache, gen uint64, pz *pushZone, zone, visit
 		return
 	}
 	k := visitorKey{zone, visitor}
-	e.waiting.Add(k, cachedPlace{standing: s, at: now, until: now.Add(ttl), pz: pz})
+	c := cachedPlace{standing: s, at: now, until: now.Add(ttl), pz: pz}
 	if zc.gen.Load() != gen {
-		e.waiting.Remove(k)
+		c.until = time.Time{}
 	}
+	e.waiting.Add(k, c)
+	if c.until.IsZero() || zc.gen.Load() == gen {
+		return
+	}
+	// A feed event came during the read: the standing is not served to
+	// requests. A push connection may still take it, when the zone's push
+	// state proves the place was not let in meanwhile (watcher.behind).
+	c.until = time.Time{}
+	e.waiting.Add(k, c)
 }
 
 // recentStanding returns a waiting visitor's cached standing, with the
