@@ -723,8 +723,10 @@ func scaleETA(e waitroom.ETA, ahead0, ahead int64, opensAt, at, now time.Time) w
 
 // pushConn is the transport of one push connection.
 type pushConn interface {
-	// send writes one report.
-	send(ctx context.Context, msg []byte) error
+	// send writes one report, within writeTimeout. It does not stop when
+	// the server closes: a write cut midway would drop the connection
+	// without its close handshake, so the server's close waits for it.
+	send(msg []byte) error
 	// ping checks that the client is there (websocket); nil for streams.
 	ping(ctx context.Context) error
 	// context ends when the client has gone.
@@ -779,13 +781,7 @@ func (w *watcher) loop(c pushConn) ending {
 			w.nextMove.Store(now.Add(movePace(&w.last, w.p.e.cfg.pushInterval)).UnixNano())
 		}
 		w.p.frames.Add(1)
-		// Not ctx's child: a write that a closing server cancelled midway
-		// would drop the connection without its close handshake. The
-		// server's close waits for the write instead (writeTimeout at most).
-		wctx, wcancel := context.WithTimeout(context.Background(), writeTimeout)
-		err := c.send(wctx, msg)
-		wcancel()
-		if err != nil {
+		if err := c.send(msg); err != nil {
 			return ended(), true
 		}
 		if final {

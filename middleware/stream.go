@@ -61,7 +61,9 @@ type socketConn struct {
 	ctx  context.Context // ends when the connection does (CloseRead)
 }
 
-func (c *socketConn) send(ctx context.Context, msg []byte) error {
+func (c *socketConn) send(msg []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
 	return c.conn.Write(ctx, websocket.MessageText, msg)
 }
 
@@ -122,9 +124,9 @@ func (c *streamConn) write(s string) error {
 	return c.rc.Flush()
 }
 
-// send writes one report. The stream's deadline bounds it (see
-// serveEvents), not ctx.
-func (c *streamConn) send(_ context.Context, msg []byte) error {
+// send writes one report. The stream's one deadline bounds it (see
+// serveEvents).
+func (c *streamConn) send(msg []byte) error {
 	return c.write("data: " + string(msg) + "\n\n")
 }
 
