@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -133,6 +134,58 @@ type Store interface {
 
 	// Close releases the store's resources. It does not delete data.
 	Close() error
+}
+
+// A BatchStore is a Store that can make the calls of many visitors of one
+// zone in one round trip. It is optional: a Room over a BatchStore gathers
+// the Register, Position, Heartbeat and Enter calls its visitors make at the
+// same time into batches, one in flight per zone, so that a crowd arriving
+// at once costs the store a few large calls instead of as many small ones
+// (see Room).
+type BatchStore interface {
+	Store
+
+	// Batch makes calls, all in zone, one after the other in order, each
+	// as its Store method would at now, in one atomic step, and records
+	// each one's outcome in it (Place and Err). A call's Err is only ever
+	// a sentinel its method documents for one visitor (ErrNotQueued). The
+	// returned error is for the batch as a whole (ErrZoneNotFound, or a
+	// failure wrapped with ErrStoreUnavailable): then none took effect.
+	Batch(ctx context.Context, zone string, now time.Time, calls []Call) error
+}
+
+// Op names the Store operation a Call makes.
+type Op uint8
+
+// The operations a batch can carry, and what each records in its Call.
+const (
+	OpRegister  Op = iota + 1 // Register: Place
+	OpPosition                // Position: Place, or Err ErrNotQueued
+	OpHeartbeat               // Heartbeat: Err ErrNotQueued if the visitor holds no place
+	OpEnter                   // Enter: Place{State: StateInside, Slot} if the visitor went in, else the zero Place
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpRegister:
+		return "Register"
+	case OpPosition:
+		return "Position"
+	case OpHeartbeat:
+		return "Heartbeat"
+	case OpEnter:
+		return "Enter"
+	}
+	return "Op(" + strconv.Itoa(int(o)) + ")"
+}
+
+// Call is one visitor's operation in a batch, and its outcome.
+type Call struct {
+	Op      Op
+	Visitor string
+
+	Place Place // the outcome (see Op)
+	Err   error // the visitor's own error (see Op)
 }
 
 // ZoneState is the part of a zone's configuration that every instance must
@@ -338,4 +391,55 @@ type Event struct {
 // FreesSlot reports whether the event gave a slot back to the bucket.
 func (e Event) FreesSlot() bool {
 	return (e.Kind == EventReleased || e.Kind == EventExpired) && e.TokenID != ""
+}
+
+// CheckCalls reports the first call a BatchStore cannot make: an unknown
+// Op or an empty visitor. Stores call it first in Batch and return its
+// error.
+func CheckCalls(calls []Call) error {
+	for i, c := range calls {
+		switch {
+		case c.Op < OpRegister || c.Op > OpEnter:
+			return fmt.Errorf("waitroom: batch call %d: unknown operation %v", i, c.Op)
+		case c.Visitor == "":
+			return fmt.Errorf("waitroom: batch call %d: %v: empty visitor", i, c.Op)
+		}
+	}
+	return nil
+}
+
+// BatchEach makes calls in zone one by one with s's own methods, for a
+// wrapper in front of a store that does not batch. Unlike a BatchStore's
+// Batch it is not atomic: a store failure stops it, and the calls before
+// have taken effect.
+func BatchEach(ctx context.Context, s Store, zone string, now time.Time, calls []Call) error {
+	if err := CheckCalls(calls); err != nil {
+		return err
+	}
+	for i := range calls {
+		c := &calls[i]
+		c.Place, c.Err = Place{}, nil
+		var err error
+		switch c.Op {
+		case OpRegister:
+			c.Place, err = s.Register(ctx, zone, c.Visitor, now)
+		case OpPosition:
+			c.Place, err = s.Position(ctx, zone, c.Visitor, now)
+		case OpHeartbeat:
+			err = s.Heartbeat(ctx, zone, c.Visitor, now)
+		case OpEnter:
+			var slot Slot
+			var ok bool
+			if slot, ok, err = s.Enter(ctx, zone, c.Visitor, now); ok {
+				c.Place = Place{Visitor: c.Visitor, State: StateInside, Arrived: now, Slot: slot}
+			}
+		}
+		switch {
+		case errors.Is(err, ErrNotQueued):
+			c.Place, c.Err = Place{}, err
+		case err != nil:
+			return err
+		}
+	}
+	return nil
 }

@@ -137,6 +137,7 @@ type Room struct {
 type zoneEntry struct {
 	zone  atomic.Pointer[Zone]
 	meter rateMeter
+	batch *batcher // nil unless the store is a BatchStore
 
 	feedMu  sync.Mutex // held while reading the feed
 	feedSeq uint64
@@ -271,6 +272,9 @@ func (r *Room) putZone(ctx context.Context, z Zone) error {
 		return fmt.Errorf("waitroom: zone %q: %w", z.Name, err)
 	}
 	e = &zoneEntry{feedSeq: stats.FeedSeq}
+	if bs, ok := r.store.(BatchStore); ok {
+		e.batch = &batcher{store: bs, zone: z.Name, clock: r.cfg.clock}
+	}
 	e.zone.Store(&z)
 	r.mu.Lock()
 	r.zones[z.Name] = e
@@ -464,7 +468,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 		}
 		out.Visitor, out.VisitorToken = nv, tok
 		if enter && z.state().OpenAt(now) {
-			slot, ok, err := r.store.Enter(ctx, zone, nv.ID, now)
+			slot, ok, err := e.enter(ctx, r.store, nv.ID, now)
 			if err != nil {
 				return out, err
 			}
@@ -491,7 +495,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			// Waiting or unknown, or let in since: its place says which.
 		}
 	}
-	place, err := r.place(ctx, z, out.Visitor.ID, out.VisitorToken != "", now)
+	place, err := r.place(ctx, e, z, out.Visitor.ID, out.VisitorToken != "", now)
 	if err != nil {
 		return out, err
 	}
@@ -518,7 +522,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 // requeue queues a visitor whose turn was lost (the claim window passed,
 // or a claim raced with a release) again.
 func (r *Room) requeue(ctx context.Context, e *zoneEntry, z Zone, out Outcome, now time.Time) (Outcome, error) {
-	place, err := r.register(ctx, z, out.Visitor.ID, now)
+	place, err := r.register(ctx, e, z, out.Visitor.ID, now)
 	if err != nil {
 		return out, err
 	}
@@ -536,21 +540,21 @@ func (r *Room) waiting(e *zoneEntry, out Outcome, now time.Time) Outcome {
 // records a heartbeat when the last one is older than a quarter of the
 // abandonment timeout: reads are cheap, writes per waiting visitor stay
 // bounded however often it polls.
-func (r *Room) place(ctx context.Context, z Zone, visitor string, isNew bool, now time.Time) (Place, error) {
+func (r *Room) place(ctx context.Context, e *zoneEntry, z Zone, visitor string, isNew bool, now time.Time) (Place, error) {
 	if isNew {
-		return r.register(ctx, z, visitor, now)
+		return r.register(ctx, e, z, visitor, now)
 	}
-	place, err := r.store.Position(ctx, z.Name, visitor, now)
+	place, err := e.call(ctx, r.store, OpPosition, visitor, now)
 	if errors.Is(err, ErrNotQueued) || errors.Is(err, ErrZoneNotFound) {
-		return r.register(ctx, z, visitor, now)
+		return r.register(ctx, e, z, visitor, now)
 	}
 	if err != nil {
 		return Place{}, err
 	}
 	if place.State == StateWaiting && now.Sub(place.LastSeen) >= z.AbandonAfter/4 {
-		err := r.store.Heartbeat(ctx, z.Name, visitor, now)
+		_, err := e.call(ctx, r.store, OpHeartbeat, visitor, now)
 		if errors.Is(err, ErrNotQueued) {
-			return r.register(ctx, z, visitor, now)
+			return r.register(ctx, e, z, visitor, now)
 		}
 		if err != nil {
 			return Place{}, err
@@ -562,15 +566,43 @@ func (r *Room) place(ctx context.Context, z Zone, visitor string, isNew bool, no
 
 // register registers the visitor, putting the zone back into the store if
 // its data has gone (expired, or a store without persistence restarted).
-func (r *Room) register(ctx context.Context, z Zone, visitor string, now time.Time) (Place, error) {
-	place, err := r.store.Register(ctx, z.Name, visitor, now)
+func (r *Room) register(ctx context.Context, e *zoneEntry, z Zone, visitor string, now time.Time) (Place, error) {
+	place, err := e.call(ctx, r.store, OpRegister, visitor, now)
 	if errors.Is(err, ErrZoneNotFound) {
 		if _, err = r.store.PutZone(ctx, z.state(), now); err != nil {
 			return Place{}, err
 		}
-		place, err = r.store.Register(ctx, z.Name, visitor, now)
+		place, err = e.call(ctx, r.store, OpRegister, visitor, now)
 	}
 	return place, err
+}
+
+// call makes one visitor's Register, Position or Heartbeat in zone e:
+// through its batcher if the store batches, else on its own.
+func (e *zoneEntry) call(ctx context.Context, s Store, op Op, visitor string, now time.Time) (Place, error) {
+	if e.batch != nil {
+		return e.batch.do(ctx, op, visitor)
+	}
+	zone := e.zone.Load().Name
+	switch op {
+	case OpRegister:
+		return s.Register(ctx, zone, visitor, now)
+	case OpPosition:
+		return s.Position(ctx, zone, visitor, now)
+	case OpHeartbeat:
+		return Place{}, s.Heartbeat(ctx, zone, visitor, now)
+	}
+	return Place{}, fmt.Errorf("waitroom: zone %q: %v is no single visitor's call", zone, op)
+}
+
+// enter is Store.Enter in zone e, through its batcher if the store
+// batches.
+func (e *zoneEntry) enter(ctx context.Context, s Store, visitor string, now time.Time) (Slot, bool, error) {
+	if e.batch == nil {
+		return s.Enter(ctx, e.zone.Load().Name, visitor, now)
+	}
+	p, err := e.batch.do(ctx, OpEnter, visitor)
+	return p.Slot, err == nil && p.State == StateInside, err
 }
 
 func (r *Room) inside(out Outcome, slot Slot) (Outcome, error) {
@@ -613,10 +645,12 @@ func (r *Room) Heartbeat(ctx context.Context, zone string, v Visitor) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if r.entry(zone) == nil {
+	e := r.entry(zone)
+	if e == nil {
 		return fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
 	}
-	return r.store.Heartbeat(ctx, zone, v.ID, r.Now())
+	_, err := e.call(ctx, r.store, OpHeartbeat, v.ID, r.Now())
+	return err
 }
 
 // Release gives up the visitor's slot (checkout finished) or waiting place,

@@ -21,24 +21,31 @@ const (
 	OpRelease   = "Release"
 	OpStats     = "Stats"
 	OpReadFeed  = "ReadFeed"
+	OpBatch     = "Batch" // one waitroom.BatchStore round trip, whatever it carries
 )
 
 // RequestOps are the operations a visitor's requests and waiting page make;
 // the others (Exchange, ReadFeed, Stats, PutZone, Zone) each Room makes on
 // its own clock.
-var RequestOps = []string{OpRegister, OpPosition, OpHeartbeat, OpEnter, OpClaim, OpRelease}
+var RequestOps = []string{OpRegister, OpPosition, OpHeartbeat, OpEnter, OpClaim, OpRelease, OpBatch}
 
 var opIndex = map[string]int{
 	OpPutZone: 0, OpZone: 1, OpRegister: 2, OpPosition: 3, OpHeartbeat: 4, OpEnter: 5,
-	OpExchange: 6, OpClaim: 7, OpRelease: 8, OpStats: 9, OpReadFeed: 10,
+	OpExchange: 6, OpClaim: 7, OpRelease: 8, OpStats: 9, OpReadFeed: 10, OpBatch: 11,
 }
 
 // CountingStore is a waitroom.Store that counts the calls made to it, by
 // operation, and passes them on: what an app's requests cost its store,
 // asserted in a test. It is safe for concurrent use.
+//
+// It is a waitroom.BatchStore too, so that a Room over it batches as over
+// the store it counts: a Batch counts as one OpBatch call, and the calls it
+// carries are told by Batched. In front of a store that does not batch, a
+// Batch makes its calls one by one, each counted as itself.
 type CountingStore struct {
 	waitroom.Store
-	calls [11]atomic.Int64
+	calls   [12]atomic.Int64
+	batched [12]atomic.Int64
 }
 
 // NewCountingStore returns a CountingStore in front of s.
@@ -46,27 +53,54 @@ func NewCountingStore(s waitroom.Store) *CountingStore { return &CountingStore{S
 
 // Count returns the calls of the named operations (Op...) so far, of all of
 // them if none is named. An unknown name counts nothing.
-func (s *CountingStore) Count(ops ...string) int64 {
+func (s *CountingStore) Count(ops ...string) int64 { return sum(&s.calls, ops) }
+
+func sum(counts *[12]atomic.Int64, ops []string) int64 {
 	var n int64
 	if len(ops) == 0 {
-		for i := range s.calls {
-			n += s.calls[i].Load()
+		for i := range counts {
+			n += counts[i].Load()
 		}
 		return n
 	}
 	for _, op := range ops {
 		if i, ok := opIndex[op]; ok {
-			n += s.calls[i].Load()
+			n += counts[i].Load()
 		}
 	}
 	return n
+}
+
+// Batched returns the calls of the named operations (OpRegister,
+// OpPosition, OpHeartbeat, OpEnter) that went to the store inside a Batch,
+// of all of them if none is named.
+func (s *CountingStore) Batched(ops ...string) int64 {
+	return sum(&s.batched, ops)
 }
 
 // Reset sets every count to zero.
 func (s *CountingStore) Reset() {
 	for i := range s.calls {
 		s.calls[i].Store(0)
+		s.batched[i].Store(0)
 	}
+}
+
+// Batch counts one OpBatch call and the calls it carries, and passes it
+// on; in front of a store that does not batch it makes the calls one by
+// one (see CountingStore).
+func (s *CountingStore) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
+	bs, ok := s.Store.(waitroom.BatchStore)
+	if !ok {
+		return waitroom.BatchEach(ctx, s, zone, now, calls)
+	}
+	s.add(OpBatch)
+	for _, c := range calls {
+		if i, ok := opIndex[c.Op.String()]; ok {
+			s.batched[i].Add(1)
+		}
+	}
+	return bs.Batch(ctx, zone, now, calls)
 }
 
 func (s *CountingStore) add(op string) { s.calls[opIndex[op]].Add(1) }

@@ -85,21 +85,26 @@ func (s *Store) Register(ctx context.Context, zoneName, visitor string, now time
 		return waitroom.Place{}, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
+	return z.register(visitor, n), nil
+}
+
+// register is Register on the locked zone.
+func (z *zone) register(visitor string, n int64) waitroom.Place {
 	if seq, ok := z.waiting[visitor]; ok {
 		p := z.at(seq)
 		p.lastSeen = max(p.lastSeen, n)
 		z.touch(n)
-		return z.waitingPlace(seq, p), nil
+		return z.waitingPlace(seq, p)
 	}
 	if sl := z.slots[visitor]; sl != nil {
 		if sl.until > n {
-			return slotPlace(sl), nil
+			return slotPlace(sl)
 		}
 		z.expire(sl, n)
 	}
 	seq := z.push(strings.Clone(visitor), n)
 	z.touch(n)
-	return z.waitingPlace(seq, z.at(seq)), nil
+	return z.waitingPlace(seq, z.at(seq))
 }
 
 // waitingPlace describes the waiting place p with Seq seq. Ahead counts
@@ -139,13 +144,18 @@ func (s *Store) Position(ctx context.Context, zoneName, visitor string, now time
 		return waitroom.Place{}, err
 	}
 	defer z.mu.Unlock()
+	return z.position(visitor, n)
+}
+
+// position is Position on the locked zone.
+func (z *zone) position(visitor string, n int64) (waitroom.Place, error) {
 	if seq, ok := z.waiting[visitor]; ok {
 		return z.waitingPlace(seq, z.at(seq)), nil
 	}
 	if sl := z.live(visitor, n); sl != nil {
 		return slotPlace(sl), nil
 	}
-	return waitroom.Place{}, notQueued(zoneName, visitor)
+	return waitroom.Place{}, notQueued(z.state.Name, visitor)
 }
 
 // Heartbeat records now as the waiting visitor's last heartbeat (see
@@ -160,6 +170,11 @@ func (s *Store) Heartbeat(ctx context.Context, zoneName, visitor string, now tim
 		return notFound(zoneName)
 	}
 	defer z.mu.Unlock()
+	return z.heartbeat(visitor, n)
+}
+
+// heartbeat is Heartbeat on the locked zone.
+func (z *zone) heartbeat(visitor string, n int64) error {
 	if seq, ok := z.waiting[visitor]; ok {
 		p := z.at(seq)
 		p.lastSeen = max(p.lastSeen, n)
@@ -169,7 +184,7 @@ func (s *Store) Heartbeat(ctx context.Context, zoneName, visitor string, now tim
 	if z.live(visitor, n) != nil {
 		return nil
 	}
-	return notQueued(zoneName, visitor)
+	return notQueued(z.state.Name, visitor)
 }
 
 // Enter gives the visitor a slot directly (see waitroom.Store). "Nobody
@@ -189,19 +204,27 @@ func (s *Store) Enter(ctx context.Context, zoneName, visitor string, now time.Ti
 		return waitroom.Slot{}, false, notFound(zoneName)
 	}
 	defer z.mu.Unlock()
-	if sl := z.live(visitor, n); sl != nil {
+	if sl := z.enter(visitor, n); sl != nil {
 		return sl.public(), true, nil
 	}
+	return waitroom.Slot{}, false, nil
+}
+
+// enter is Enter on the locked zone: the visitor's slot, or nil.
+func (z *zone) enter(visitor string, n int64) *slot {
+	if sl := z.live(visitor, n); sl != nil {
+		return sl
+	}
 	if !z.openAt(n) || len(z.waiting) > 0 {
-		return waitroom.Slot{}, false, nil
+		return nil
 	}
 	z.leak(n)
 	if len(z.slots) >= z.state.Capacity {
-		return waitroom.Slot{}, false, nil
+		return nil
 	}
 	z.accrue(n)
 	if z.credit < 1 {
-		return waitroom.Slot{}, false, nil
+		return nil
 	}
 	sl := &slot{
 		visitor: strings.Clone(visitor), token: newTokenID(), until: n + int64(z.state.Session),
@@ -210,8 +233,40 @@ func (s *Store) Enter(ctx context.Context, zoneName, visitor string, now time.Ti
 	z.addSlot(sl)
 	z.admitted(n)
 	z.emit(waitroom.Event{Kind: waitroom.EventEntered, Visitor: sl.visitor, TokenID: sl.token, SlotUntil: unix(sl.until)}, n)
-	return sl.public(), true, nil
+	return sl
 }
+
+// Batch makes the calls one after the other under the zone's lock (see
+// waitroom.BatchStore).
+func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls []waitroom.Call) error {
+	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
+		return err
+	}
+	z, n, err := s.zone(zoneName, now)
+	if err != nil {
+		return err
+	}
+	defer z.mu.Unlock()
+	for i := range calls {
+		c := &calls[i]
+		c.Place, c.Err = waitroom.Place{}, nil
+		switch c.Op {
+		case waitroom.OpRegister:
+			c.Place = z.register(c.Visitor, n)
+		case waitroom.OpPosition:
+			c.Place, c.Err = z.position(c.Visitor, n)
+		case waitroom.OpHeartbeat:
+			c.Err = z.heartbeat(c.Visitor, n)
+		case waitroom.OpEnter:
+			if sl := z.enter(c.Visitor, n); sl != nil {
+				c.Place = waitroom.Place{Visitor: sl.visitor, State: waitroom.StateInside, Arrived: unix(sl.arrived), Slot: sl.public()}
+			}
+		}
+	}
+	return nil
+}
+
+var _ waitroom.BatchStore = (*Store)(nil)
 
 // Exchange lets the next visitors in (see waitroom.Store). It first leaks
 // every slot past its deadline. Then, while the zone is open, limit is not

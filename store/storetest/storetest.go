@@ -89,6 +89,9 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"FeedReadTimeout", testFeedReadTimeout},
 		{"ConcurrentCapacity", testConcurrentCapacity},
 		{"ConcurrentRegister", testConcurrentRegister},
+		{"BatchCalls", testBatchCalls},
+		{"BatchErrors", testBatchErrors},
+		{"BatchConcurrent", testBatchConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
