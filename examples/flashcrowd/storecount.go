@@ -15,7 +15,7 @@ var storeOps = [...]struct{ label, op string }{
 	{"register", waitroomtest.OpRegister}, {"position", waitroomtest.OpPosition},
 	{"heartbeat", waitroomtest.OpHeartbeat}, {"enter", waitroomtest.OpEnter},
 	{"claim", waitroomtest.OpClaim}, {"release", waitroomtest.OpRelease},
-	{"exchange", waitroomtest.OpExchange}, {"stats", waitroomtest.OpStats},
+	{"batch", waitroomtest.OpBatch}, {"exchange", waitroomtest.OpExchange}, {"stats", waitroomtest.OpStats},
 	{"feed", waitroomtest.OpReadFeed}, {"zone", waitroomtest.OpZone}, {"put zone", waitroomtest.OpPutZone},
 }
 
@@ -36,13 +36,35 @@ func (c storeCalls) count(ops ...string) int64 {
 // byVisitors is the calls visitors' requests and pages made.
 func (c storeCalls) byVisitors() int64 { return c.count(waitroomtest.RequestOps...) }
 
-// String lists the non-zero counts, "register 100, position 250, …".
+// batched sums the calls of the named operations that went in batches.
+func (c storeCalls) batched(ops ...string) int64 {
+	var n int64
+	for _, s := range c {
+		n += s.Batched(ops...)
+	}
+	return n
+}
+
+// String lists the non-zero counts, "register 100, position 250, …", and
+// what the batches carried, "batch 40 (register 900, …)".
 func (c storeCalls) String() string {
 	var parts []string
 	for _, o := range storeOps {
-		if n := c.count(o.op); n > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d", o.label, n))
+		n := c.count(o.op)
+		if n == 0 {
+			continue
 		}
+		part := fmt.Sprintf("%s %d", o.label, n)
+		if o.op == waitroomtest.OpBatch {
+			var in []string
+			for _, b := range storeOps {
+				if m := c.batched(b.op); m > 0 {
+					in = append(in, fmt.Sprintf("%s %d", b.label, m))
+				}
+			}
+			part += " (" + strings.Join(in, ", ") + ")"
+		}
+		parts = append(parts, part)
 	}
 	return strings.Join(parts, ", ")
 }

@@ -149,6 +149,11 @@ func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Ti
 	if err != nil {
 		return err
 	}
+	return heartbeatReply(res, zone, visitor)
+}
+
+// heartbeatReply reads {'OK'} or an error status.
+func heartbeatReply(res []any, zone, visitor string) error {
 	switch newReply(res).status {
 	case "OK":
 		return nil
@@ -175,21 +180,29 @@ func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) 
 	if err != nil {
 		return waitroom.Slot{}, false, err
 	}
+	slot, _, ok, err := enterReply(res, zone)
+	return slot, ok, err
+}
+
+// enterReply reads {'OK', token, until, arrived}, {'NO'} or an error
+// status.
+func enterReply(res []any, zone string) (slot waitroom.Slot, arrived time.Time, ok bool, err error) {
 	r := newReply(res)
 	switch r.status {
 	case "NO":
-		return waitroom.Slot{}, false, nil
+		return waitroom.Slot{}, time.Time{}, false, nil
 	case "NOZONE":
-		return waitroom.Slot{}, false, notFound(zone)
+		return waitroom.Slot{}, time.Time{}, false, notFound(zone)
 	case "OK":
 	default:
-		return waitroom.Slot{}, false, unexpected(res)
+		return waitroom.Slot{}, time.Time{}, false, unexpected(res)
 	}
-	slot := waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
+	slot = waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
+	arrived = micros(r.int(2))
 	if r.err != nil {
-		return waitroom.Slot{}, false, r.err
+		return waitroom.Slot{}, time.Time{}, false, r.err
 	}
-	return slot, true, nil
+	return slot, arrived, true, nil
 }
 
 // Exchange lets the next visitors in (see waitroom.Store). It first leaks

@@ -83,8 +83,8 @@ func commandStats(t *testing.T, admin *redis.Client) map[string]int {
 	return calls
 }
 
-// TestOneRoundTripPerOperation proves that every Store operation is one
-// round trip: on a dedicated redis-server, each operation run n times
+// TestOneRoundTripPerOperation proves that every Store operation, and
+// Batch, is one round trip: on a dedicated redis-server, each operation run n times
 // makes the client send exactly n commands, all EVALSHA, and Redis count
 // exactly n EVALSHA calls and no EVAL, SCRIPT or other top-level command
 // (the other commands INFO commandstats lists are the ones the script ran
@@ -130,12 +130,26 @@ func TestOneRoundTripPerOperation(t *testing.T) {
 			_, _, err := store.Enter(ctx, zone.Name, "e"+visitor(), t0.Add(2*time.Second))
 			return err
 		}},
+		{"Batch", func() error {
+			calls := []waitroom.Call{
+				{Op: waitroom.OpRegister, Visitor: "b" + visitor()},
+				{Op: waitroom.OpPosition, Visitor: "b" + visitor()},
+				{Op: waitroom.OpHeartbeat, Visitor: "b" + visitor()},
+				{Op: waitroom.OpEnter, Visitor: "be" + visitor()},
+				{Op: waitroom.OpPosition, Visitor: "nobody"},
+			}
+			return store.Batch(ctx, "rt-batch", t0.Add(2*time.Second), calls) // a zone of its own
+		}},
 		{"Stats", func() error { _, err := store.Stats(ctx, zone.Name, t0); return err }},
 		{"ReadFeed", func() error { _, err := store.ReadFeed(ctx, zone.Name, uint64(i), 100, 0); return err }},
 	}
 	// Load every script once (the first EVALSHA meets NOSCRIPT and falls
 	// back to EVAL).
 	_, err := store.PutZone(ctx, zone, t0)
+	require.NoError(t, err)
+	batchZone := zone
+	batchZone.Name = "rt-batch"
+	_, err = store.PutZone(ctx, batchZone, t0)
 	require.NoError(t, err)
 	for _, op := range ops {
 		require.NoError(t, op.run(), "%s (loading its script)", op.name)

@@ -24,7 +24,8 @@ func script(name string) *redis.Script {
 	return redis.NewScript(string(prelude) + "\n" + string(body))
 }
 
-// The zone scripts, one per Store operation.
+// The zone scripts, one per Store operation, and the batch of visitor
+// operations.
 var (
 	scriptPutZone   = script("putzone")
 	scriptZone      = script("zone")
@@ -37,4 +38,5 @@ var (
 	scriptRelease   = script("release")
 	scriptStats     = script("stats")
 	scriptReadFeed  = script("readfeed")
+	scriptBatch     = script("batch")
 )

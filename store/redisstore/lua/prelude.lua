@@ -166,3 +166,100 @@ local function leak(z, now)
   return #due
 end
 
+
+-- The visitor operations, each shared by its own script and by batch.lua.
+-- One takes a zone z loaded with the fields it names, changes z in memory
+-- and returns its reply and how z must then be written: nil, only the
+-- fields changed (save); false, a write (touch); true, a write that may
+-- have created the zone's keys (touch, created). finish writes z once
+-- after any number of them: touching once with every created merged in
+-- leaves what touching after each one would.
+
+local function finish(z, now, w)
+  if w == nil then save(z) else touch(z, now, w) end
+end
+
+-- merge combines the writes w and x of two operations.
+local function merge(w, x)
+  if w == true or x == true then return true end
+  if w == false or x == false then return false end
+  return nil
+end
+
+-- register1 is Register (z: 'qseq', 'head'). Reply: a place.
+local function register1(z, now, v)
+  -- A newcomer's record is written in the same call that finds it new.
+  local r = {st = 'w', seq = z.qseq + 1, arr = now, seen = now}
+  if redis.call('HSETNX', KV, v, record(r)) == 0 then
+    r = parse(redis.call('HGET', KV, v))
+    if r.st == 'w' then
+      if now > r.seen then
+        r.seen = now
+        redis.call('HSET', KV, v, record(r))
+      end
+      return place(z, r), false
+    end
+    if r.til > now then return place(z, r), nil end
+    -- The slot has passed its deadline: the visitor queues anew.
+    expire(z, now, v, r)
+    r = {st = 'w', seq = z.qseq + 1, arr = now, seen = now}
+    redis.call('HSET', KV, v, record(r))
+  end
+  set(z, 'qseq', r.seq)
+  redis.call('ZADD', KL, r.seq, v)
+  -- The first in line starts the line, and may have created its keys.
+  local first = z.head == 0
+  if first then set(z, 'head', r.seq) end
+  return place(z, r), first
+end
+
+-- position1 is Position, read only (z: 'head'). Reply: a place or
+-- {'NOTQUEUED'}.
+local function position1(z, now, v)
+  local r = parse(redis.call('HGET', KV, v))
+  if not r then return {'NOTQUEUED'}, nil end
+  if r.st == 'w' or r.til > now then return place(z, r), nil end
+  return {'NOTQUEUED'}, nil
+end
+
+-- heartbeat1 is Heartbeat (z: no field). Reply: {'OK'} or {'NOTQUEUED'}.
+local function heartbeat1(z, now, v)
+  local r = parse(redis.call('HGET', KV, v))
+  if not r then return {'NOTQUEUED'}, nil end
+  if r.st == 'w' then
+    if now > r.seen then
+      r.seen = now
+      redis.call('HSET', KV, v, record(r))
+    end
+    return {'OK'}, false
+  end
+  if r.til > now then return {'OK'}, nil end
+  return {'NOTQUEUED'}, nil
+end
+
+-- enter1 is Enter with tok, a fresh token id (z: 'cap', 'rate', 'sess',
+-- 'open', 'credit', 'cat', 'total', 'last', 'head', 'fseq').
+-- Reply: {'OK', token, until, arrived} or {'NO'}.
+local function enter1(z, now, v, tok)
+  local r = parse(redis.call('HGET', KV, v))
+  if r and r.st ~= 'w' and r.til > now then return {'OK', r.tok, r.til, r.arr}, nil end
+  if not openAt(z, now) or z.head ~= 0 then return {'NO'}, nil end
+  local leaked = leak(z, now) > 0
+  local held = redis.call('ZCARD', KS)
+  local refuse = held >= z.cap
+  if not refuse then
+    accrue(z, now)
+    refuse = z.credit < 1
+  end
+  if refuse then
+    if leaked then return {'NO'}, false end
+    return {'NO'}, nil
+  end
+  r = {st = 'i', seq = 0, arr = now, seen = now, tok = tok, til = now + z.sess}
+  redis.call('HSET', KV, v, record(r))
+  redis.call('ZADD', KS, r.til, v)
+  admitted(z, now)
+  emit(z, now, EV_ENTERED, v, 0, r.tok, r.til)
+  -- An empty bucket and an empty line: the keys may be new.
+  return {'OK', r.tok, r.til, r.arr}, held == 0
+end

@@ -1,0 +1,74 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/waitroom/waitroom"
+)
+
+var _ waitroom.BatchStore = (*Store)(nil)
+
+// Batch makes the calls, all in zone, one after the other in order, each as
+// its own method would (see waitroom.BatchStore): one script, one EVALSHA,
+// one round trip for the whole batch, however many calls it holds. The
+// calls share one reading of the clock and one write of the zone's hash.
+// An Enter that goes in records Place{State: StateInside, Arrived, Slot},
+// Arrived being when its slot was taken. An empty batch makes no round trip.
+// Script: lua/batch.lua.
+func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
+	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
+		return err
+	}
+	if zone == "" {
+		return notFound(zone)
+	}
+	args := make([]any, 0, 1+2*len(calls))
+	args = append(args, newTokenID())
+	for _, c := range calls {
+		args = append(args, int(c.Op), c.Visitor)
+	}
+	res, err := s.run(ctx, scriptBatch, zone, s.nowArg(now), args...)
+	if err != nil {
+		return err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return notFound(zone)
+	case "OK":
+	default:
+		return unexpected(res)
+	}
+	if len(r.vals) != len(calls) {
+		return unexpected(res)
+	}
+	for i := range calls {
+		c := &calls[i]
+		c.Place, c.Err = waitroom.Place{}, nil
+		sub, ok := r.vals[i].([]any)
+		if !ok || len(sub) == 0 {
+			return unexpected(res)
+		}
+		var err error
+		switch c.Op {
+		case waitroom.OpRegister, waitroom.OpPosition:
+			c.Place, err = placeReply(sub, zone, c.Visitor)
+		case waitroom.OpHeartbeat:
+			err = heartbeatReply(sub, zone, c.Visitor)
+		case waitroom.OpEnter:
+			slot, arrived, in, eerr := enterReply(sub, zone)
+			if in {
+				c.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Arrived: arrived, Slot: slot}
+			}
+			err = eerr
+		}
+		if errors.Is(err, waitroom.ErrNotQueued) && c.Op != waitroom.OpRegister {
+			c.Err = err
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
