@@ -10,25 +10,34 @@ import (
 
 // maxBatch caps the calls of one batch: a Redis script of 256 calls runs
 // for a few milliseconds, during which Redis serves nobody else.
-const maxBatch = 256
+// maxFlights caps the batches of one zone in flight at once.
+const (
+	maxBatch   = 256
+	maxFlights = 4
+)
 
 // A batcher gathers the store calls a zone's visitors make at the same
-// time into batches, one in flight at a time (a group commit): a caller
-// that finds no batch in flight makes its own call at once, as a batch of
-// one; callers that come while a batch is in flight wait for it and go
-// together in the next. A quiet zone pays nothing for it, and a crowd
-// costs the store one round trip per batch instead of one per visitor;
-// the busier the store, the larger the batches. Calls keep the order in
-// which they came, and a call whose caller has given up is dropped before
-// it is sent.
+// time into batches (a group commit), with at most flights batches in
+// flight: a caller that finds one free makes its call at once, as a batch
+// of one with whoever waits; callers that come while every flight is
+// taken wait and go together in the next batch. A quiet zone pays nothing
+// for it, and a crowd costs the store one round trip per batch instead of
+// one per visitor: the busier the store, the larger the batches. Calls go
+// in the order in which they came, and a call whose caller has given up
+// is dropped before it is sent.
 type batcher struct {
-	store BatchStore
-	zone  string
-	clock func() time.Time
+	store   BatchStore
+	zone    string
+	clock   func() time.Time
+	flights int // batches in flight at most (maxFlights)
 
-	mu      sync.Mutex
-	pending []*batchCall
-	running bool // a caller or goroutine is making batches
+	mu       sync.Mutex
+	pending  []*batchCall
+	inflight int // callers or goroutines making batches
+}
+
+func newBatcher(s BatchStore, zone string, clock func() time.Time) *batcher {
+	return &batcher{store: s, zone: zone, clock: clock, flights: maxFlights}
 }
 
 type batchCall struct {
@@ -43,12 +52,14 @@ func (b *batcher) do(ctx context.Context, op Op, visitor string) (Place, error) 
 	c := &batchCall{ctx: ctx, call: Call{Op: op, Visitor: visitor}, done: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
-	lead := !b.running
-	b.running = true
+	lead := b.inflight < b.flights
+	if lead {
+		b.inflight++
+	}
 	b.mu.Unlock()
 	if lead {
-		// Nothing was in flight: c heads the line and goes now, with
-		// whoever came meanwhile; the next batch goes on without c.
+		// A flight was free: c goes now, with whoever waits; the next
+		// batch goes on without c.
 		b.flush(b.take())
 		b.handOff()
 	}
@@ -86,27 +97,30 @@ func (b *batcher) take() []*batchCall {
 }
 
 // handOff makes the batches of those who came meanwhile on a goroutine of
-// their own, or marks the batcher idle.
+// their own, or frees the flight.
 func (b *batcher) handOff() {
-	b.mu.Lock()
-	if len(b.pending) == 0 {
-		b.running = false
-		b.mu.Unlock()
+	if b.done() {
 		return
 	}
-	b.mu.Unlock()
 	go func() {
 		for {
 			b.flush(b.take())
-			b.mu.Lock()
-			if len(b.pending) == 0 {
-				b.running = false
-				b.mu.Unlock()
+			if b.done() {
 				return
 			}
-			b.mu.Unlock()
 		}
 	}()
+}
+
+// done frees the caller's flight if nobody waits.
+func (b *batcher) done() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pending) > 0 {
+		return false
+	}
+	b.inflight--
+	return true
 }
 
 // flush sends one batch and hands each caller its outcome. The batch's

@@ -93,7 +93,7 @@ func visitAll(t *testing.T, b *batcher, s *gatedStore, ctxs []context.Context) f
 
 func newGated() (*gatedStore, *batcher) {
 	s := &gatedStore{gate: make(chan struct{}), entered: make(chan int, 16)}
-	return s, &batcher{store: s, zone: "z", clock: time.Now}
+	return s, &batcher{store: s, zone: "z", clock: time.Now, flights: 1}
 }
 
 func backgrounds(n int) []context.Context {
@@ -120,16 +120,43 @@ func TestBatcherGathersCallsWhileOneIsInFlight(t *testing.T) {
 	}
 	assert.Equal(t, []int{1, maxBatch, n - maxBatch}, s.sizes, "one call, then the waiting ones in batches of at most maxBatch")
 	assert.Zero(t, s.pending(b))
-	b.mu.Lock()
-	assert.False(t, b.running, "idle again")
-	b.mu.Unlock()
+	require.Eventually(t, func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.inflight == 0
+	}, 5*time.Second, time.Millisecond, "idle again")
+}
+
+// With two flights, two calls go at once, each alone; the calls that come
+// while both are in flight wait and go together.
+func TestBatcherFlights(t *testing.T) {
+	s, b := newGated()
+	b.flights = 2
+	results := make(chan error, 7)
+	call := func(i int) {
+		_, err := b.do(context.Background(), OpHeartbeat, fmt.Sprintf("v-%d", i))
+		results <- err
+	}
+	go call(0)
+	require.Equal(t, 1, <-s.entered)
+	go call(1)
+	require.Equal(t, 1, <-s.entered, "a second flight was free")
+	for i := 2; i < 7; i++ {
+		go call(i)
+	}
+	require.Eventually(t, func() bool { return s.pending(b) == 5 }, 5*time.Second, time.Millisecond)
+	close(s.gate)
+	for range 7 {
+		require.NoError(t, <-results)
+	}
+	assert.ElementsMatch(t, []int{1, 1, 5}, s.sizes)
 }
 
 // A quiet zone's calls go one by one, each at once, on the caller's own
 // goroutine.
 func TestBatcherQuietCallsGoAlone(t *testing.T) {
 	s := &gatedStore{}
-	b := &batcher{store: s, zone: "z", clock: time.Now}
+	b := newBatcher(s, "z", time.Now)
 	for i := range 3 {
 		p, err := b.do(context.Background(), OpPosition, fmt.Sprintf("v-%d", i))
 		require.NoError(t, err)

@@ -163,6 +163,7 @@ const (
 	OpPosition                // Position: Place, or Err ErrNotQueued
 	OpHeartbeat               // Heartbeat: Err ErrNotQueued if the visitor holds no place
 	OpEnter                   // Enter: Place{State: StateInside, Slot} if the visitor went in, else the zero Place
+	OpArrive                  // Enter, or else Register: Place, inside with its Slot or in line
 )
 
 func (o Op) String() string {
@@ -175,6 +176,8 @@ func (o Op) String() string {
 		return "Heartbeat"
 	case OpEnter:
 		return "Enter"
+	case OpArrive:
+		return "Arrive"
 	}
 	return "Op(" + strconv.Itoa(int(o)) + ")"
 }
@@ -399,7 +402,7 @@ func (e Event) FreesSlot() bool {
 func CheckCalls(calls []Call) error {
 	for i, c := range calls {
 		switch {
-		case c.Op < OpRegister || c.Op > OpEnter:
+		case c.Op < OpRegister || c.Op > OpArrive:
 			return fmt.Errorf("waitroom: batch call %d: unknown operation %v", i, c.Op)
 		case c.Visitor == "":
 			return fmt.Errorf("waitroom: batch call %d: %v: empty visitor", i, c.Op)
@@ -427,11 +430,13 @@ func BatchEach(ctx context.Context, s Store, zone string, now time.Time, calls [
 			c.Place, err = s.Position(ctx, zone, c.Visitor, now)
 		case OpHeartbeat:
 			err = s.Heartbeat(ctx, zone, c.Visitor, now)
-		case OpEnter:
+		case OpEnter, OpArrive:
 			var slot Slot
 			var ok bool
 			if slot, ok, err = s.Enter(ctx, zone, c.Visitor, now); ok {
 				c.Place = Place{Visitor: c.Visitor, State: StateInside, Arrived: now, Slot: slot}
+			} else if err == nil && c.Op == OpArrive {
+				c.Place, err = s.Register(ctx, zone, c.Visitor, now)
 			}
 		}
 		switch {

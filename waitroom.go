@@ -273,7 +273,7 @@ func (r *Room) putZone(ctx context.Context, z Zone) error {
 	}
 	e = &zoneEntry{feedSeq: stats.FeedSeq}
 	if bs, ok := r.store.(BatchStore); ok {
-		e.batch = &batcher{store: bs, zone: z.Name, clock: r.cfg.clock}
+		e.batch = newBatcher(bs, z.Name, r.cfg.clock)
 	}
 	e.zone.Store(&z)
 	r.mu.Lock()
@@ -467,8 +467,23 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			return out, err
 		}
 		out.Visitor, out.VisitorToken = nv, tok
-		if enter && z.state().OpenAt(now) {
-			slot, ok, err := e.enter(ctx, r.store, nv.ID, now)
+		switch {
+		case enter && z.state().OpenAt(now) && e.batch != nil:
+			// In or in line, in one call.
+			place, err := e.batch.do(ctx, OpArrive, nv.ID)
+			if err == nil {
+				out.Place = place
+				if place.State == StateInside {
+					return r.inside(out, place.Slot)
+				}
+				return r.waiting(e, out, now), nil
+			}
+			if !errors.Is(err, ErrZoneNotFound) {
+				return out, err
+			}
+			// The zone's data has gone: register puts it back.
+		case enter && z.state().OpenAt(now):
+			slot, ok, err := r.store.Enter(ctx, zone, nv.ID, now)
 			if err != nil {
 				return out, err
 			}
@@ -593,16 +608,6 @@ func (e *zoneEntry) call(ctx context.Context, s Store, op Op, visitor string, no
 		return Place{}, s.Heartbeat(ctx, zone, visitor, now)
 	}
 	return Place{}, fmt.Errorf("waitroom: zone %q: %v is no single visitor's call", zone, op)
-}
-
-// enter is Store.Enter in zone e, through its batcher if the store
-// batches.
-func (e *zoneEntry) enter(ctx context.Context, s Store, visitor string, now time.Time) (Slot, bool, error) {
-	if e.batch == nil {
-		return s.Enter(ctx, e.zone.Load().Name, visitor, now)
-	}
-	p, err := e.batch.do(ctx, OpEnter, visitor)
-	return p.Slot, err == nil && p.State == StateInside, err
 }
 
 func (r *Room) inside(out Outcome, slot Slot) (Outcome, error) {

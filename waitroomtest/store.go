@@ -21,7 +21,8 @@ const (
 	OpRelease   = "Release"
 	OpStats     = "Stats"
 	OpReadFeed  = "ReadFeed"
-	OpBatch     = "Batch" // one waitroom.BatchStore round trip, whatever it carries
+	OpBatch     = "Batch"  // one waitroom.BatchStore round trip, whatever it carries
+	OpArrive    = "Arrive" // Enter, or else Register, in a batch (waitroom.OpArrive)
 )
 
 // RequestOps are the operations a visitor's requests and waiting page make;
@@ -31,7 +32,7 @@ var RequestOps = []string{OpRegister, OpPosition, OpHeartbeat, OpEnter, OpClaim,
 
 var opIndex = map[string]int{
 	OpPutZone: 0, OpZone: 1, OpRegister: 2, OpPosition: 3, OpHeartbeat: 4, OpEnter: 5,
-	OpExchange: 6, OpClaim: 7, OpRelease: 8, OpStats: 9, OpReadFeed: 10, OpBatch: 11,
+	OpExchange: 6, OpClaim: 7, OpRelease: 8, OpStats: 9, OpReadFeed: 10, OpBatch: 11, OpArrive: 12,
 }
 
 // CountingStore is a waitroom.Store that counts the calls made to it, by
@@ -44,8 +45,8 @@ var opIndex = map[string]int{
 // Batch makes its calls one by one, each counted as itself.
 type CountingStore struct {
 	waitroom.Store
-	calls   [12]atomic.Int64
-	batched [12]atomic.Int64
+	calls   [13]atomic.Int64
+	batched [13]atomic.Int64
 }
 
 // NewCountingStore returns a CountingStore in front of s.
@@ -55,7 +56,7 @@ func NewCountingStore(s waitroom.Store) *CountingStore { return &CountingStore{S
 // them if none is named. An unknown name counts nothing.
 func (s *CountingStore) Count(ops ...string) int64 { return sum(&s.calls, ops) }
 
-func sum(counts *[12]atomic.Int64, ops []string) int64 {
+func sum(counts *[13]atomic.Int64, ops []string) int64 {
 	var n int64
 	if len(ops) == 0 {
 		for i := range counts {
@@ -72,7 +73,7 @@ func sum(counts *[12]atomic.Int64, ops []string) int64 {
 }
 
 // Batched returns the calls of the named operations (OpRegister,
-// OpPosition, OpHeartbeat, OpEnter) that went to the store inside a Batch,
+// OpPosition, OpHeartbeat, OpEnter, OpArrive) that went to the store inside a Batch,
 // of all of them if none is named.
 func (s *CountingStore) Batched(ops ...string) int64 {
 	return sum(&s.batched, ops)

@@ -13,7 +13,7 @@ import (
 // feed's reads, the report's sampler).
 var storeOps = [...]struct{ label, op string }{
 	{"register", waitroomtest.OpRegister}, {"position", waitroomtest.OpPosition},
-	{"heartbeat", waitroomtest.OpHeartbeat}, {"enter", waitroomtest.OpEnter},
+	{"heartbeat", waitroomtest.OpHeartbeat}, {"enter", waitroomtest.OpEnter}, {"arrive", waitroomtest.OpArrive},
 	{"claim", waitroomtest.OpClaim}, {"release", waitroomtest.OpRelease},
 	{"batch", waitroomtest.OpBatch}, {"exchange", waitroomtest.OpExchange}, {"stats", waitroomtest.OpStats},
 	{"feed", waitroomtest.OpReadFeed}, {"zone", waitroomtest.OpZone}, {"put zone", waitroomtest.OpPutZone},

@@ -257,9 +257,11 @@ func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls
 			c.Place, c.Err = z.position(c.Visitor, n)
 		case waitroom.OpHeartbeat:
 			c.Err = z.heartbeat(c.Visitor, n)
-		case waitroom.OpEnter:
+		case waitroom.OpEnter, waitroom.OpArrive:
 			if sl := z.enter(c.Visitor, n); sl != nil {
 				c.Place = waitroom.Place{Visitor: sl.visitor, State: waitroom.StateInside, Arrived: unix(sl.arrived), Slot: sl.public()}
+			} else if c.Op == waitroom.OpArrive {
+				c.Place = z.register(c.Visitor, n)
 			}
 		}
 	}

@@ -58,11 +58,13 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 		case waitroom.OpHeartbeat:
 			err = heartbeatReply(sub, zone, c.Visitor)
 		case waitroom.OpEnter:
-			slot, arrived, in, eerr := enterReply(sub, zone)
-			if in {
-				c.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Arrived: arrived, Slot: slot}
+			c.Place, err = enteredPlace(sub, zone, c.Visitor)
+		case waitroom.OpArrive:
+			if r, _ := sub[0].(string); r == "IN" {
+				c.Place, err = enteredPlace(append([]any{"OK"}, sub[1:]...), zone, c.Visitor)
+			} else {
+				c.Place, err = placeReply(sub, zone, c.Visitor)
 			}
-			err = eerr
 		}
 		if errors.Is(err, waitroom.ErrNotQueued) && c.Op != waitroom.OpRegister {
 			c.Err = err
@@ -71,4 +73,14 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 		}
 	}
 	return nil
+}
+
+// enteredPlace reads an Enter's reply: an inside place, or the zero Place
+// if the visitor did not go in.
+func enteredPlace(sub []any, zone, visitor string) (waitroom.Place, error) {
+	slot, arrived, in, err := enterReply(sub, zone)
+	if !in || err != nil {
+		return waitroom.Place{}, err
+	}
+	return waitroom.Place{Visitor: visitor, State: waitroom.StateInside, Arrived: arrived, Slot: slot}, nil
 }

@@ -98,6 +98,43 @@ func testBatchCalls(t *testing.T, s waitroom.Store) {
 	assert.Equal(t, []string{"x"}, entered, "the batch's one entry appends one EventEntered")
 }
 
+// testBatchArrive: Arrive enters while a slot is free and nobody waits,
+// and else queues; a visitor who arrives again keeps what it holds.
+func testBatchArrive(t *testing.T, s waitroom.Store) {
+	b := batchStore(t, s)
+	z := newZone(t, s, "arrive", func(z *waitroom.ZoneState) { z.Capacity = 1 })
+	calls := []waitroom.Call{
+		{Op: waitroom.OpArrive, Visitor: "a"},
+		{Op: waitroom.OpArrive, Visitor: "b"},
+		{Op: waitroom.OpArrive, Visitor: "c"},
+		{Op: waitroom.OpArrive, Visitor: "a"},
+		{Op: waitroom.OpArrive, Visitor: "b"},
+	}
+	now := at(time.Second)
+	require.NoError(t, b.Batch(t.Context(), z.Name, now, calls))
+	for i, c := range calls {
+		require.NoError(t, c.Err, "call %d", i)
+		assert.Equal(t, c.Visitor, c.Place.Visitor, "call %d", i)
+	}
+	a := calls[0].Place
+	assert.Equal(t, waitroom.StateInside, a.State, "the one free slot, nobody waiting: a goes in")
+	assert.True(t, a.Slot.Until.Equal(now.Add(z.Session)), "an entered slot lasts the session, got %v", a.Slot.Until)
+	assert.Equal(t, waitroom.StateWaiting, calls[1].Place.State, "no slot left: b queues")
+	assert.Equal(t, waitroom.StateWaiting, calls[2].Place.State)
+	assert.Equal(t, []int64{0, 1}, []int64{calls[1].Place.Ahead, calls[2].Place.Ahead}, "b then c, in order")
+	assert.Equal(t, calls[2].Place.Seq, calls[1].Place.Seq+1)
+	assert.Equal(t, waitroom.StateInside, calls[3].Place.State, "a arrives again: still inside")
+	assert.Equal(t, a.Slot, calls[3].Place.Slot, "with the same slot")
+	assert.Equal(t, calls[1].Place.Seq, calls[4].Place.Seq, "b arrives again: the same place")
+
+	release(t, s, z.Name, "a", at(2*time.Second))
+	more := []waitroom.Call{{Op: waitroom.OpArrive, Visitor: "d"}}
+	require.NoError(t, b.Batch(t.Context(), z.Name, at(3*time.Second), more))
+	assert.Equal(t, waitroom.StateWaiting, more[0].Place.State, "a slot is free but b and c wait: d queues behind them")
+	assert.Equal(t, int64(2), more[0].Place.Ahead)
+	assert.Equal(t, int64(3), stats(t, s, z.Name, at(3*time.Second)).Waiting)
+}
+
 // testBatchErrors: a batch on an unknown zone, or with a call no store can
 // make, fails as a whole and changes nothing; an empty batch does nothing.
 func testBatchErrors(t *testing.T, s waitroom.Store) {

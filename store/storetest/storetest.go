@@ -90,6 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"ConcurrentCapacity", testConcurrentCapacity},
 		{"ConcurrentRegister", testConcurrentRegister},
 		{"BatchCalls", testBatchCalls},
+		{"BatchArrive", testBatchArrive},
 		{"BatchErrors", testBatchErrors},
 		{"BatchConcurrent", testBatchConcurrent},
 	}

@@ -263,3 +263,15 @@ local function enter1(z, now, v, tok)
   -- An empty bucket and an empty line: the keys may be new.
   return {'OK', r.tok, r.til, r.arr}, held == 0
 end
+
+-- arrive1 is Enter, or else Register (z: the fields of both). Reply:
+-- {'IN', token, until, arrived} if the visitor went in, else a place.
+local function arrive1(z, now, v, tok)
+  local reply, w = enter1(z, now, v, tok)
+  if reply[1] == 'OK' then
+    reply[1] = 'IN'
+    return reply, w
+  end
+  local place, x = register1(z, now, v)
+  return place, merge(w, x)
+end
