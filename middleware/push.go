@@ -30,6 +30,12 @@ import (
 // only when the feed says the place ended, lost events or the zone changed,
 // or a heartbeat finds no place.
 //
+// Failures. A heartbeat that fails is tried again a few seconds later. The
+// page is told the store is unavailable only when the place has gone
+// unheard for half the abandonment timeout, when it is at risk: a store
+// slowed for seconds by a crowd's arrival costs the waiting pages nothing
+// they can see, and an outage shows within AbandonAfter/2.
+//
 // Coalescing. The feed's events only update a zone's passed mark and flag
 // the zone; the notifier's goroutine wakes the zone's connections once per
 // push interval, however many events came, and each sends one frame if its
@@ -135,6 +141,7 @@ type watcher struct {
 	cancel context.CancelCauseFunc
 
 	lastBeat   atomic.Int64  // Room clock, unix ns, of the last heartbeat (Room.Heartbeat or Room.Status)
+	beatOK     atomic.Int64  // Room clock, unix ns, of the last heartbeat the store took
 	needStatus atomic.Bool   // the next heartbeat is a Room.Status: events were lost, or the last call failed
 	abandon    atomic.Int64  // the zone's AbandonAfter
 	nextPing   atomic.Int64  // real time, unix ns
@@ -490,6 +497,7 @@ func (w *watcher) start(out waitroom.Outcome, z waitroom.Zone) {
 	now := w.p.e.room.Now()
 	w.begin(z, now)
 	w.apply(out, now)
+	w.beatOK.Store(now.UnixNano())
 	w.lastBeat.Store(now.UnixNano())
 }
 
@@ -505,6 +513,7 @@ func (w *watcher) startFrom(s standing, at time.Time, z waitroom.Zone) {
 	if seen.IsZero() {
 		seen = at.Add(-z.AbandonAfter / 4) // unknown: a heartbeat is due
 	}
+	w.beatOK.Store(seen.UnixNano())
 	w.lastBeat.Store(seen.UnixNano())
 }
 
@@ -587,6 +596,7 @@ func (w *watcher) refresh(ctx context.Context) (closed bool) {
 		return false
 	}
 	w.needStatus.Store(false)
+	w.beatOK.Store(now.UnixNano())
 	w.p.e.recovered()
 	if z, ok := room.Zone(w.zone); ok {
 		w.abandon.Store(int64(z.AbandonAfter))
@@ -610,6 +620,7 @@ func (w *watcher) heartbeat(ctx context.Context) (closed bool) {
 	err := room.Heartbeat(hctx, w.zone, w.visitor)
 	switch {
 	case err == nil:
+		w.beatOK.Store(now.UnixNano())
 		w.p.e.recovered()
 		return false
 	case errors.Is(err, waitroom.ErrClosed):
@@ -619,6 +630,10 @@ func (w *watcher) heartbeat(ctx context.Context) (closed bool) {
 	}
 	if hctx.Err() == nil || !errors.Is(err, context.Canceled) {
 		w.p.e.logFailure(w.zone, err)
+	}
+	if now.UnixNano()-w.beatOK.Load() < w.abandon.Load()/2 {
+		w.retryBeat(now) // the place is safe for a while yet
+		return false
 	}
 	w.failed(now)
 	return false
@@ -631,6 +646,11 @@ func (w *watcher) failed(now time.Time) {
 	w.base.unavailable = true
 	w.mu.Unlock()
 	w.needStatus.Store(true)
+	w.retryBeat(now)
+}
+
+// retryBeat makes the next heartbeat due a few seconds after now.
+func (w *watcher) retryBeat(now time.Time) {
 	retry := now.Add(unavailableRetry*time.Second - time.Duration(w.abandon.Load())/4).UnixNano()
 	w.lastBeat.Store(min(now.UnixNano(), retry))
 }

@@ -815,10 +815,17 @@ func TestPushReportsAStoreOutage(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode, "a handshake needs the store")
 	assert.Equal(t, "5", res.Header.Get("Retry-After"))
 
-	// The heartbeat fails: the page is told, the connection stays.
-	e.clock.Advance(15 * time.Second)
-	middleware.KeepAlive(e.h)
+	// The heartbeats fail, each tried again 5 seconds later; once the
+	// place has gone unheard for half the abandonment timeout (30 s), the
+	// page is told, and the connection stays.
+	for _, d := range []time.Duration{15, 5, 5, 5} {
+		e.clock.Advance(d * time.Second)
+		middleware.KeepAlive(e.h)
+	}
 	r := readReport(t, conn)
+	for r.State == "waiting" { // the reports before, as the ETA moved
+		r = readReport(t, conn)
+	}
 	assert.Equal(t, "unavailable", r.State)
 	assert.Equal(t, 5, r.RetryAfterSeconds)
 
@@ -829,6 +836,40 @@ func TestPushReportsAStoreOutage(t *testing.T) {
 	r = readReport(t, conn)
 	assert.Equal(t, "waiting", r.State)
 	assert.EqualValues(t, 1, r.Position)
+}
+
+// A heartbeat that fails while the place is safe is tried again a few
+// seconds later, and the page is not told.
+func TestPushRidesOutABriefStoreFailure(t *testing.T) {
+	noLeaks(t)
+	z := checkoutZone(1)
+	z.AbandonAfter = time.Minute // heartbeats every 15s
+	e := newEnv(t, z, []waitroom.Option{waitroom.WithLogger(discardLogger())}, middleware.WithLogger(discardLogger()))
+	s := serve(t, e.h)
+	a := e.client()
+	require.Equal(t, http.StatusOK, a.get("/checkout").StatusCode)
+	b := e.queued(t, "/checkout")
+	conn, _, err := s.dial(t, b, "zone=checkout", nil)
+	require.NoError(t, err)
+	require.Equal(t, "waiting", readReport(t, conn).State)
+
+	e.store.down.Store(true)
+	e.clock.Advance(15 * time.Second)
+	middleware.KeepAlive(e.h) // fails: 15 s unheard, the place is safe
+	// The report that follows the heartbeat (its ETA has moved) does not
+	// tell of the failure.
+	r := readReport(t, conn)
+	assert.Equal(t, "waiting", r.State)
+	assert.EqualValues(t, 1, r.Position)
+	beats := e.store.count("Heartbeat")
+	e.store.down.Store(false)
+	e.clock.Advance(5 * time.Second)
+	middleware.KeepAlive(e.h) // tried again 5 s later, not 15
+	assert.Equal(t, beats+1, e.store.count("Heartbeat"), "the failed heartbeat is tried again 5 s later, a heartbeat again")
+
+	require.Equal(t, http.StatusOK, a.get("/checkout/done").StatusCode)
+	e.step(t)
+	assert.Equal(t, "admitted", readUntil(t, conn).State)
 }
 
 func TestPushTellsOfZoneChangesAndTheSalesEnd(t *testing.T) {
