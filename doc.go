@@ -28,6 +28,14 @@
 // order: it is how an instance learns that a slot freed elsewhere, and how
 // the middleware's edge cache and the live waiting page stay current.
 //
+// A crowd arriving at once is many small store calls at once. Over a store
+// that implements [BatchStore] (memstore and redisstore do), a Room gathers
+// the calls its visitors make at the same time (registrations, reads,
+// heartbeats, direct entries) into batches, up to 256 calls in one round
+// trip and a few batches of a zone in flight: a quiet zone's call goes at
+// once, alone, and the busier the store, the larger the batches. A
+// newcomer's direct entry, or else its place in line, is then one call.
+//
 // Package middleware wraps an http.Handler (your app, or an
 // httputil.ReverseProxy) with the waiting room: zone matching, cookies, the
 // waiting page and its JSON twin, the edge cache of "zone full" decisions
