@@ -148,9 +148,10 @@ type BatchStore interface {
 	// Batch makes calls, all in zone, one after the other in order, each
 	// as its Store method would at now, in one atomic step, and records
 	// each one's outcome in it (Place and Err). A call's Err is only ever
-	// a sentinel its method documents for one visitor (ErrNotQueued). The
-	// returned error is for the batch as a whole (ErrZoneNotFound, or a
-	// failure wrapped with ErrStoreUnavailable): then none took effect.
+	// a sentinel its method documents for one visitor (ErrNotQueued,
+	// ErrNotAdmitted, ErrClaimExpired: see Op). The returned error is for
+	// the batch as a whole (ErrZoneNotFound, or a failure wrapped with
+	// ErrStoreUnavailable): then none took effect.
 	Batch(ctx context.Context, zone string, now time.Time, calls []Call) error
 }
 
@@ -158,12 +159,24 @@ type BatchStore interface {
 type Op uint8
 
 // The operations a batch can carry, and what each records in its Call.
+// A call's Place is the zero Place unless said otherwise, and its Err nil.
+//
+// OpClaim records only what Claim returns: Visitor, State and Slot are
+// set; Seq, Arrived and LastSeen are zero (Position tells them).
+//
+// OpRelease never records an Err: a visitor who held nothing (unknown,
+// released already, or its slot past its deadline) gets the zero Place,
+// so Place.Visitor != "" tells that something was released. State is what
+// it gave up: StateWaiting, StateAdmitted or StateInside; BatchEach, built
+// on Release's bool, cannot tell and leaves it zero.
 const (
 	OpRegister  Op = iota + 1 // Register: Place
 	OpPosition                // Position: Place, or Err ErrNotQueued
 	OpHeartbeat               // Heartbeat: Err ErrNotQueued if the visitor holds no place
 	OpEnter                   // Enter: Place{State: StateInside, Slot} if the visitor went in, else the zero Place
 	OpArrive                  // Enter, or else Register: Place, inside with its Slot or in line
+	OpClaim                   // Claim: Place{Visitor, State: StateInside, Slot}, or Err ErrNotAdmitted or ErrClaimExpired
+	OpRelease                 // Release: Place{Visitor, State: the state given up} if anything was held, else the zero Place
 )
 
 func (o Op) String() string {
@@ -178,6 +191,10 @@ func (o Op) String() string {
 		return "Enter"
 	case OpArrive:
 		return "Arrive"
+	case OpClaim:
+		return "Claim"
+	case OpRelease:
+		return "Release"
 	}
 	return "Op(" + strconv.Itoa(int(o)) + ")"
 }
@@ -402,7 +419,7 @@ func (e Event) FreesSlot() bool {
 func CheckCalls(calls []Call) error {
 	for i, c := range calls {
 		switch {
-		case c.Op < OpRegister || c.Op > OpArrive:
+		case c.Op < OpRegister || c.Op > OpRelease:
 			return fmt.Errorf("waitroom: batch call %d: unknown operation %v", i, c.Op)
 		case c.Visitor == "":
 			return fmt.Errorf("waitroom: batch call %d: %v: empty visitor", i, c.Op)
@@ -414,7 +431,8 @@ func CheckCalls(calls []Call) error {
 // BatchEach makes calls in zone one by one with s's own methods, for a
 // wrapper in front of a store that does not batch. Unlike a BatchStore's
 // Batch it is not atomic: a store failure stops it, and the calls before
-// have taken effect.
+// have taken effect. A released call's Place has Visitor set and State
+// zero: Release does not tell what was held (see Op).
 func BatchEach(ctx context.Context, s Store, zone string, now time.Time, calls []Call) error {
 	if err := CheckCalls(calls); err != nil {
 		return err
@@ -438,9 +456,19 @@ func BatchEach(ctx context.Context, s Store, zone string, now time.Time, calls [
 			} else if err == nil && c.Op == OpArrive {
 				c.Place, err = s.Register(ctx, zone, c.Visitor, now)
 			}
+		case OpClaim:
+			var slot Slot
+			if slot, err = s.Claim(ctx, zone, c.Visitor, now); err == nil {
+				c.Place = Place{Visitor: c.Visitor, State: StateInside, Slot: slot}
+			}
+		case OpRelease:
+			var held bool
+			if held, err = s.Release(ctx, zone, c.Visitor, now); held && err == nil {
+				c.Place = Place{Visitor: c.Visitor}
+			}
 		}
 		switch {
-		case errors.Is(err, ErrNotQueued):
+		case errors.Is(err, ErrNotQueued) || errors.Is(err, ErrNotAdmitted) || errors.Is(err, ErrClaimExpired):
 			c.Place, c.Err = Place{}, err
 		case err != nil:
 			return err

@@ -497,7 +497,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 		if mode == claimFirst {
 			// A claim comes from a visitor told it was let in: claim
 			// first, and read its place only if it was not.
-			slot, err := r.store.Claim(ctx, zone, v.ID, now)
+			slot, err := e.claim(ctx, r.store, v.ID, now)
 			switch {
 			case err == nil:
 				out.Place = Place{Visitor: v.ID, State: StateInside, Arrived: v.Arrived, Slot: slot}
@@ -521,7 +521,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			out.State = place.State
 			return out, nil
 		}
-		slot, err := r.store.Claim(ctx, zone, place.Visitor, now)
+		slot, err := e.claim(ctx, r.store, place.Visitor, now)
 		if errors.Is(err, ErrClaimExpired) || errors.Is(err, ErrNotAdmitted) {
 			return r.requeue(ctx, e, z, out, now)
 		}
@@ -590,6 +590,16 @@ func (r *Room) register(ctx context.Context, e *zoneEntry, z Zone, visitor strin
 		place, err = e.call(ctx, r.store, OpRegister, visitor, now)
 	}
 	return place, err
+}
+
+// claim is Store.Claim in zone e, through its batcher if the store
+// batches.
+func (e *zoneEntry) claim(ctx context.Context, s Store, visitor string, now time.Time) (Slot, error) {
+	if e.batch == nil {
+		return s.Claim(ctx, e.zone.Load().Name, visitor, now)
+	}
+	p, err := e.batch.do(ctx, OpClaim, visitor)
+	return p.Slot, err
 }
 
 // call makes one visitor's Register, Position or Heartbeat in zone e:
@@ -665,10 +675,15 @@ func (r *Room) Release(ctx context.Context, zone, visitor string) (bool, error) 
 	if r.closed.Load() {
 		return false, ErrClosed
 	}
-	if r.entry(zone) == nil {
+	e := r.entry(zone)
+	if e == nil {
 		return false, fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
 	}
-	return r.store.Release(ctx, zone, visitor, r.Now())
+	if e.batch == nil {
+		return r.store.Release(ctx, zone, visitor, r.Now())
+	}
+	p, err := e.batch.do(ctx, OpRelease, visitor)
+	return p.Visitor != "", err
 }
 
 // Stats is a zone's state at an instant.

@@ -73,8 +73,8 @@ func sum(counts *[13]atomic.Int64, ops []string) int64 {
 }
 
 // Batched returns the calls of the named operations (OpRegister,
-// OpPosition, OpHeartbeat, OpEnter, OpArrive) that went to the store inside a Batch,
-// of all of them if none is named.
+// OpPosition, OpHeartbeat, OpEnter, OpArrive, OpClaim, OpRelease) that
+// went to the store inside a Batch, of all of them if none is named.
 func (s *CountingStore) Batched(ops ...string) int64 {
 	return sum(&s.batched, ops)
 }

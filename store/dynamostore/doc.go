@@ -133,6 +133,11 @@
 // 2 seconds, 30 read and 3 write units (the middleware's edge cache
 // answers repeats within a second).
 //
+// The Store is not a waitroom.BatchStore: DynamoDB has no transaction of
+// hundreds of conditional writes, and its Register already gathers the
+// calls of concurrent visitors for the tail counter (above). A Room over
+// it makes each visitor's call on its own.
+//
 // # Change feed
 //
 // ReadFeed returns the outbox items in Seq order. It serves events from

@@ -237,7 +237,9 @@ func (z *zone) enter(visitor string, n int64) *slot {
 }
 
 // Batch makes the calls one after the other under the zone's lock (see
-// waitroom.BatchStore).
+// waitroom.BatchStore and waitroom.Op). An Enter that goes in records
+// Arrived, when its slot was taken; a Claim records Visitor, State and
+// Slot only.
 func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls []waitroom.Call) error {
 	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
 		return err
@@ -262,6 +264,15 @@ func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls
 				c.Place = waitroom.Place{Visitor: sl.visitor, State: waitroom.StateInside, Arrived: unix(sl.arrived), Slot: sl.public()}
 			} else if c.Op == waitroom.OpArrive {
 				c.Place = z.register(c.Visitor, n)
+			}
+		case waitroom.OpClaim:
+			var slot waitroom.Slot
+			if slot, c.Err = z.claim(c.Visitor, n); c.Err == nil {
+				c.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Slot: slot}
+			}
+		case waitroom.OpRelease:
+			if st := z.release(c.Visitor, n); st != 0 {
+				c.Place = waitroom.Place{Visitor: c.Visitor, State: st}
 			}
 		}
 	}
@@ -322,16 +333,21 @@ func (s *Store) Claim(ctx context.Context, zoneName, visitor string, now time.Ti
 		return waitroom.Slot{}, err
 	}
 	defer z.mu.Unlock()
+	return z.claim(visitor, n)
+}
+
+// claim is Claim on the locked zone.
+func (z *zone) claim(visitor string, n int64) (waitroom.Slot, error) {
 	sl := z.slots[visitor]
 	if sl == nil {
-		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotAdmitted, zoneName, visitor)
+		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotAdmitted, z.state.Name, visitor)
 	}
 	if sl.until <= n {
 		z.expire(sl, n)
 		if sl.inside {
-			return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q: slot expired", waitroom.ErrNotAdmitted, zoneName, visitor)
+			return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q: slot expired", waitroom.ErrNotAdmitted, z.state.Name, visitor)
 		}
-		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, zoneName, visitor)
+		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, z.state.Name, visitor)
 	}
 	if sl.inside {
 		return sl.public(), nil
@@ -352,23 +368,29 @@ func (s *Store) Release(ctx context.Context, zoneName, visitor string, now time.
 		return false, err
 	}
 	defer z.mu.Unlock()
+	return z.release(visitor, n) != 0, nil
+}
+
+// release is Release on the locked zone: the state the visitor gave up,
+// or 0 if it held nothing.
+func (z *zone) release(visitor string, n int64) waitroom.VisitorState {
 	if seq, ok := z.waiting[visitor]; ok {
 		v := z.at(seq).visitor
 		z.leave(seq)
 		z.emit(waitroom.Event{Kind: waitroom.EventReleased, Visitor: v, QueueSeq: seq}, n)
-		return true, nil
+		return waitroom.StateWaiting
 	}
 	sl := z.slots[visitor]
 	if sl == nil {
-		return false, nil
+		return 0
 	}
 	if sl.until <= n {
 		z.expire(sl, n)
-		return false, nil
+		return 0
 	}
 	z.dropSlot(sl)
 	z.emit(waitroom.Event{Kind: waitroom.EventReleased, Visitor: sl.visitor, QueueSeq: sl.seq, TokenID: sl.token}, n)
-	return true, nil
+	return sl.state()
 }
 
 // Stats counts the zone at now without changing it (see waitroom.Store).

@@ -15,8 +15,10 @@ var _ waitroom.BatchStore = (*Store)(nil)
 // one round trip for the whole batch, however many calls it holds. The
 // calls share one reading of the clock and one write of the zone's hash.
 // An Enter that goes in records Place{State: StateInside, Arrived, Slot},
-// Arrived being when its slot was taken. An empty batch makes no round trip.
-// Script: lua/batch.lua.
+// Arrived being when its slot was taken; a Claim records Place{Visitor,
+// State: StateInside, Slot} only, and a Release Place{Visitor, State} with
+// the state given up (see waitroom.Op). An empty batch makes no round
+// trip. Script: lua/batch.lua.
 func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
 	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
 		return err
@@ -65,14 +67,37 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 			} else {
 				c.Place, err = placeReply(sub, zone, c.Visitor)
 			}
+		case waitroom.OpClaim:
+			var slot waitroom.Slot
+			if slot, err = claimReply(sub, zone, c.Visitor); err == nil {
+				c.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Slot: slot}
+			}
+		case waitroom.OpRelease:
+			var held waitroom.VisitorState
+			if held, err = releaseReply(sub, zone); err == nil && held != 0 {
+				c.Place = waitroom.Place{Visitor: c.Visitor, State: held}
+			}
 		}
-		if errors.Is(err, waitroom.ErrNotQueued) && c.Op != waitroom.OpRegister {
+		if err != nil {
+			if !visitorErr(c.Op, err) {
+				return err
+			}
 			c.Err = err
-		} else if err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+// visitorErr reports whether err is a sentinel that op's method documents
+// for one visitor: the call's own outcome, not the batch's.
+func visitorErr(op waitroom.Op, err error) bool {
+	switch op {
+	case waitroom.OpPosition, waitroom.OpHeartbeat, waitroom.OpEnter, waitroom.OpArrive:
+		return errors.Is(err, waitroom.ErrNotQueued)
+	case waitroom.OpClaim:
+		return errors.Is(err, waitroom.ErrNotAdmitted) || errors.Is(err, waitroom.ErrClaimExpired)
+	}
+	return false
 }
 
 // enteredPlace reads an Enter's reply: an inside place, or the zero Place

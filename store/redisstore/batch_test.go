@@ -23,6 +23,8 @@ import (
 // history: as Batches on one, as single operations on the other. Every
 // outcome, and then every record, event and key TTL of the two zones, must
 // be the same (slot ids aside: they are random). Each Batch is one EVALSHA.
+// A batched Release's state given up is what Position told before the
+// single Release.
 func TestBatchAsSingles(t *testing.T) {
 	sent := &sentCommands{}
 	client := sharedClient(t)
@@ -78,12 +80,31 @@ func TestBatchAsSingles(t *testing.T) {
 					require.NoError(t, perr)
 					want.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Arrived: p.Arrived, Slot: slot}
 				}
+			case waitroom.OpClaim:
+				var slot waitroom.Slot
+				if slot, want.Err = store.Claim(ctx, single, c.Visitor, now); want.Err == nil {
+					want.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Slot: slot}
+				}
+			case waitroom.OpRelease:
+				// Position (read only) tells what Release gives up.
+				p, perr := store.Position(ctx, single, c.Visitor, now)
+				var held bool
+				if held, err = store.Release(ctx, single, c.Visitor, now); held {
+					require.NoError(t, perr, "%s: call %d: a visitor that holds something has a place", step, i)
+					want.Place = waitroom.Place{Visitor: c.Visitor, State: p.State}
+				}
 			}
 			require.NoError(t, err, "%s: call %d: single %v", step, i, c.Op)
 			what := step + ": call " + strconv.Itoa(i) + ": " + c.Op.String() + " " + c.Visitor
 			if want.Err != nil {
-				require.ErrorIs(t, want.Err, waitroom.ErrNotQueued, what)
-				assert.ErrorIs(t, c.Err, waitroom.ErrNotQueued, what)
+				matched := false
+				for _, sentinel := range []error{waitroom.ErrNotQueued, waitroom.ErrNotAdmitted, waitroom.ErrClaimExpired} {
+					if errors.Is(want.Err, sentinel) {
+						matched = true
+						assert.ErrorIs(t, c.Err, sentinel, what)
+					}
+				}
+				require.True(t, matched, "%s: single call's error %v", what, want.Err)
 			} else {
 				assert.NoError(t, c.Err, what)
 			}
@@ -142,19 +163,61 @@ func TestBatchAsSingles(t *testing.T) {
 		{Op: waitroom.OpRegister, Visitor: "d"},
 	})
 
-	// The line empties (b and c released, a and d let in). After the
-	// session and the claim windows end, the first Enter leaks every slot
-	// (EventExpired) into an empty bucket and goes in, two more fill the
-	// bucket, the fourth is refused.
+	// b gives up its place. Claims of visitors who wait (a, c) and of one
+	// who left (b): ErrNotAdmitted; c gives up its place, then holds
+	// nothing, like nobody.
 	for _, name := range []string{batched, single} {
-		for _, v := range []string{"b", "c"} {
-			_, err := store.Release(ctx, name, v, now)
-			require.NoError(t, err)
-		}
+		_, err := store.Release(ctx, name, "b", now)
+		require.NoError(t, err)
+	}
+	run("claims and releases", now, []waitroom.Call{
+		{Op: waitroom.OpClaim, Visitor: "a"},
+		{Op: waitroom.OpClaim, Visitor: "c"},
+		{Op: waitroom.OpClaim, Visitor: "b"},
+		{Op: waitroom.OpRelease, Visitor: "c"},
+		{Op: waitroom.OpRelease, Visitor: "c"},
+		{Op: waitroom.OpRelease, Visitor: "nobody"},
+	})
+	// The line empties (a and d let in; x is inside): a claims (twice:
+	// the same slot), x gives up its inside slot and can no longer claim,
+	// f queues and gives up its place.
+	for _, name := range []string{batched, single} {
 		x, err := store.Exchange(ctx, name, now, 10)
 		require.NoError(t, err)
 		require.Len(t, x.Admitted, 2)
 	}
+	calls = []waitroom.Call{
+		{Op: waitroom.OpClaim, Visitor: "a"},
+		{Op: waitroom.OpClaim, Visitor: "a"},
+		{Op: waitroom.OpRelease, Visitor: "x"},
+		{Op: waitroom.OpClaim, Visitor: "x"},
+		{Op: waitroom.OpRegister, Visitor: "f"},
+		{Op: waitroom.OpRelease, Visitor: "f"},
+	}
+	run("more claims and releases", now, calls)
+	assert.Equal(t, waitroom.StateInside, calls[0].Place.State, "a came in")
+	assert.Equal(t, calls[0].Place.Slot, calls[1].Place.Slot, "a claims again: the same slot")
+	assert.Equal(t, waitroom.StateInside, calls[2].Place.State, "x gave up its inside slot")
+	assert.ErrorIs(t, calls[3].Err, waitroom.ErrNotAdmitted)
+	assert.Equal(t, waitroom.StateWaiting, calls[5].Place.State, "f gave up its place in line")
+
+	// d lets its claim window pass: its claim leaks the slot
+	// (EventExpired), then it holds nothing.
+	now = now.Add(st.ClaimWindow + time.Second)
+	calls = []waitroom.Call{
+		{Op: waitroom.OpClaim, Visitor: "d"},
+		{Op: waitroom.OpRelease, Visitor: "d"},
+		{Op: waitroom.OpClaim, Visitor: "d"},
+		{Op: waitroom.OpPosition, Visitor: "a"},
+	}
+	run("late claim", now, calls)
+	assert.ErrorIs(t, calls[0].Err, waitroom.ErrClaimExpired)
+	assert.Zero(t, calls[1].Place, "d's slot has leaked: nothing to release")
+	assert.ErrorIs(t, calls[2].Err, waitroom.ErrNotAdmitted)
+
+	// After the session ends, the first Enter leaks every slot
+	// (EventExpired) into an empty bucket and goes in, two more fill the
+	// bucket, the fourth is refused.
 	now = now.Add(st.Session + time.Second)
 	run("third batch", now, []waitroom.Call{
 		{Op: waitroom.OpEnter, Visitor: "e1"},
@@ -184,6 +247,8 @@ func TestBatchAsSingles(t *testing.T) {
 	t.Logf("feed kinds: %v", kinds)
 	assert.Contains(t, kinds, "3", "EventEntered")
 	assert.Contains(t, kinds, "6", "EventExpired")
+	assert.Contains(t, kinds, "4", "EventClaimed")
+	assert.Contains(t, kinds, "5", "EventReleased")
 }
 
 // dump is a zone's data as stored, slot ids replaced by "T".

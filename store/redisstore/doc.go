@@ -35,19 +35,19 @@
 //	Release    lua/release.lua    EventReleased
 //	Stats      lua/stats.lua      read only
 //	ReadFeed   lua/readfeed.lua   read only (XRANGE); then XREAD BLOCK if it must wait
-//	Batch      lua/batch.lua      Register, Position, Heartbeat and Enter calls of many visitors
+//	Batch      lua/batch.lua      Register, Position, Heartbeat, Enter, Arrive, Claim and Release calls of many visitors
 //
 // Each script starts with lua/prelude.lua, the helpers they share. The
-// bodies of Register, Position, Heartbeat and Enter are functions of the
-// prelude (register1, position1, heartbeat1, enter1), which both their
-// own scripts and lua/batch.lua call: a batched call does what the single
-// one does.
+// bodies of Register, Position, Heartbeat, Enter, Claim and Release are
+// functions of the prelude (register1, position1, heartbeat1, enter1,
+// claim1, release1), which both their own scripts and lua/batch.lua call:
+// a batched call does what the single one does, events included.
 //
 // Retries: go-redis resends a command when a connection fails, which may
 // run a script twice. Every script is safe to repeat: Register, Enter,
 // Claim and Heartbeat are idempotent, and so is a Batch of them; a
-// repeated Release reports false, a repeated Exchange is one more exchange
-// step.
+// repeated Release reports false (in a Batch, the zero Place), a repeated
+// Exchange is one more exchange step.
 //
 // # Keys
 //

@@ -253,6 +253,11 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 	if err != nil {
 		return waitroom.Slot{}, err
 	}
+	return claimReply(res, zone, visitor)
+}
+
+// claimReply reads {'OK', token, until} or an error status.
+func claimReply(res []any, zone, visitor string) (waitroom.Slot, error) {
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
@@ -284,19 +289,28 @@ func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time
 	if err != nil {
 		return false, err
 	}
+	held, err := releaseReply(res, zone)
+	return held != 0, err
+}
+
+// releaseReply reads {'OK', the state given up or 0} or an error status.
+func releaseReply(res []any, zone string) (waitroom.VisitorState, error) {
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return false, notFound(zone)
+		return 0, notFound(zone)
 	case "OK":
 	default:
-		return false, unexpected(res)
+		return 0, unexpected(res)
 	}
-	held := r.int(0) == 1
+	held := r.int(0)
 	if r.err != nil {
-		return false, r.err
+		return 0, r.err
 	}
-	return held, nil
+	if held < 0 || held > int64(waitroom.StateInside) {
+		return 0, unexpected(res)
+	}
+	return waitroom.VisitorState(held), nil
 }
 
 // Stats counts the zone at now without changing it (see waitroom.Store).

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -194,4 +195,136 @@ func testBatchConcurrent(t *testing.T, s waitroom.Store) {
 		assert.LessOrEqual(t, p.Seq, uint64(visitors), "repeat registrations must not consume Seqs: %s has Seq %d", v, p.Seq)
 	}
 	assert.Equal(t, int64(visitors), stats(t, s, z.Name, at(time.Second)).Waiting, "one place per visitor")
+}
+
+// testBatchClaimRelease: Claim and Release in a batch do what the single
+// ones do, events included, on a twin zone driven by the single methods
+// (waitroom.BatchEach): a claim of an admitted visitor, of a waiting one
+// and of a stranger (ErrNotAdmitted), a repeated claim (the same slot),
+// releases of an admitted and a waiting visitor (the state given up) and
+// a repeated one (nothing held); then a claim past the claim window
+// (ErrClaimExpired).
+func testBatchClaimRelease(t *testing.T, s waitroom.Store) {
+	b := batchStore(t, s)
+	batched := newZone(t, s, "bclaim", nil)
+	single := newZone(t, s, "sclaim", nil)
+	for _, z := range []string{batched.Name, single.Name} {
+		registerN(t, s, z, "v", 3, T0)
+		assert.Equal(t, []string{"v-1", "v-2"}, admitted(exchange(t, s, z, at(time.Second), 2)), "v-1 and v-2 are let in")
+	}
+	seq0 := stats(t, s, batched.Name, at(time.Second)).FeedSeq
+	require.Equal(t, seq0, stats(t, s, single.Name, at(time.Second)).FeedSeq, "the twin zones have the same history")
+
+	// run makes calls as one Batch on the batched zone and one by one on
+	// the other, and compares the outcomes.
+	run := func(now time.Time, calls []waitroom.Call) {
+		t.Helper()
+		for i := range calls { // outcomes a batch must overwrite
+			calls[i].Place, calls[i].Err = waitroom.Place{Visitor: "stale", Seq: 99}, fmt.Errorf("stale")
+		}
+		singles := make([]waitroom.Call, len(calls))
+		for i, c := range calls {
+			singles[i] = waitroom.Call{Op: c.Op, Visitor: c.Visitor}
+		}
+		require.NoError(t, b.Batch(t.Context(), batched.Name, now, calls), "Batch")
+		require.NoError(t, waitroom.BatchEach(t.Context(), s, single.Name, now, singles), "the same calls one by one")
+		for i, c := range calls {
+			want := singles[i]
+			what := fmt.Sprintf("call %d: %v %s", i, c.Op, c.Visitor)
+			for _, sentinel := range []error{waitroom.ErrNotAdmitted, waitroom.ErrClaimExpired} {
+				assert.Equal(t, errors.Is(want.Err, sentinel), errors.Is(c.Err, sentinel), "%s: %v as the single call: got %v", what, sentinel, c.Err)
+			}
+			assert.Equal(t, want.Err == nil, c.Err == nil, "%s: err %v, the single call's %v", what, c.Err, want.Err)
+			assert.Equal(t, want.Place.Slot.TokenID == "", c.Place.Slot.TokenID == "", "%s: holds a slot", what)
+			got := c.Place
+			got.Slot.TokenID, want.Place.Slot.TokenID = "", ""
+			if c.Op == waitroom.OpRelease {
+				got.State = 0 // BatchEach cannot tell what was given up
+			}
+			assert.Equal(t, want.Place, got, what)
+		}
+	}
+
+	now := at(2 * time.Second)
+	calls := []waitroom.Call{
+		{Op: waitroom.OpClaim, Visitor: "v-1"},
+		{Op: waitroom.OpClaim, Visitor: "v-3"},
+		{Op: waitroom.OpClaim, Visitor: "v-1"},
+		{Op: waitroom.OpRelease, Visitor: "v-2"},
+		{Op: waitroom.OpRelease, Visitor: "v-2"},
+		{Op: waitroom.OpRelease, Visitor: "v-3"},
+		{Op: waitroom.OpClaim, Visitor: "nobody"},
+	}
+	run(now, calls)
+
+	a := calls[0]
+	require.NoError(t, a.Err, "Claim of an admitted visitor")
+	assert.Equal(t, "v-1", a.Place.Visitor)
+	assert.Equal(t, waitroom.StateInside, a.Place.State)
+	assert.NotEmpty(t, a.Place.Slot.TokenID, "a claimed visitor holds a slot")
+	assert.True(t, a.Place.Slot.Until.Equal(now.Add(batched.Session)), "a claimed slot lasts the session, got %v", a.Place.Slot.Until)
+	assert.Zero(t, a.Place.Seq, "a claim records Visitor, State and Slot only")
+	requireIs(t, calls[1].Err, waitroom.ErrNotAdmitted, "Claim of a waiting visitor in a batch")
+	assert.Zero(t, calls[1].Place)
+	require.NoError(t, calls[2].Err, "Claim again")
+	assert.Equal(t, a.Place, calls[2].Place, "claiming again gives the same slot")
+	assert.Equal(t, waitroom.Place{Visitor: "v-2", State: waitroom.StateAdmitted}, calls[3].Place, "Release of an admitted visitor")
+	assert.Zero(t, calls[4].Place, "a second Release holds nothing")
+	assert.Equal(t, waitroom.Place{Visitor: "v-3", State: waitroom.StateWaiting}, calls[5].Place, "Release of a waiting visitor")
+	requireIs(t, calls[6].Err, waitroom.ErrNotAdmitted, "Claim of an unknown visitor in a batch")
+	assert.Zero(t, calls[6].Place)
+	for i, c := range calls {
+		if c.Op == waitroom.OpRelease {
+			assert.NoError(t, c.Err, "call %d: Release records no error", i)
+		}
+	}
+
+	// The singles see what the batch did.
+	later := at(3 * time.Second)
+	p := position(t, s, batched.Name, "v-1", later)
+	assert.Equal(t, waitroom.StateInside, p.State)
+	assert.Equal(t, a.Place.Slot, p.Slot, "the claimed slot")
+	for _, v := range []string{"v-2", "v-3"} {
+		_, err := s.Position(t.Context(), batched.Name, v, later)
+		requireIs(t, err, waitroom.ErrNotQueued, "Position of a released visitor")
+	}
+	st := stats(t, s, batched.Name, later)
+	assert.Equal(t, int64(0), st.Waiting, "v-3 gave up its place")
+	assert.Equal(t, 1, st.Inside, "v-1 inside, v-2's slot freed")
+	assert.Zero(t, st.HeadSeq, "nobody waits")
+	evs := feedSince(t, s, batched.Name, seq0)
+	assert.Equal(t, []waitroom.EventKind{waitroom.EventClaimed, waitroom.EventReleased, waitroom.EventReleased}, kinds(evs))
+	if len(evs) == 3 {
+		assert.Equal(t, []string{"v-1", "v-2", "v-3"}, []string{evs[0].Visitor, evs[1].Visitor, evs[2].Visitor})
+		assert.Equal(t, a.Place.Slot.TokenID, evs[0].TokenID, "EventClaimed names the slot")
+		assert.True(t, evs[0].SlotUntil.Equal(a.Place.Slot.Until), "EventClaimed carries the new deadline")
+		assert.True(t, evs[1].FreesSlot(), "v-2's release frees its slot")
+		assert.False(t, evs[2].FreesSlot(), "v-3 held no slot")
+	}
+
+	// Past the claim window: a visitor let in and not come in gets
+	// ErrClaimExpired (its slot leaks with EventExpired), then holds
+	// nothing to release or claim.
+	for _, z := range []string{batched.Name, single.Name} {
+		register(t, s, z, "late", later)
+		assert.Equal(t, []string{"late"}, admitted(exchange(t, s, z, later, 1)))
+	}
+	run(later.Add(batched.ClaimWindow+time.Second), []waitroom.Call{
+		{Op: waitroom.OpClaim, Visitor: "late"},
+		{Op: waitroom.OpRelease, Visitor: "late"},
+		{Op: waitroom.OpClaim, Visitor: "late"},
+		{Op: waitroom.OpClaim, Visitor: "v-1"},
+	})
+	late := feedSince(t, s, batched.Name, st.FeedSeq)
+	assert.Contains(t, kinds(late), waitroom.EventExpired, "the late claim leaks its slot")
+
+	// The two zones' feeds tell the same story.
+	fb, fs := feedAll(t, s, batched.Name), feedAll(t, s, single.Name)
+	require.Len(t, fb, len(fs), "as many events as the single calls append")
+	for i := range fb {
+		x, y := fb[i], fs[i]
+		assert.Equal(t, y.TokenID == "", x.TokenID == "", "event %d names a slot", i)
+		x.Zone, y.Zone, x.TokenID, y.TokenID = "", "", "", ""
+		assert.Equal(t, y, x, "event %d", i)
+	}
 }

@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"ConcurrentRegister", testConcurrentRegister},
 		{"BatchCalls", testBatchCalls},
 		{"BatchArrive", testBatchArrive},
+		{"BatchClaimRelease", testBatchClaimRelease},
 		{"BatchErrors", testBatchErrors},
 		{"BatchConcurrent", testBatchConcurrent},
 	}

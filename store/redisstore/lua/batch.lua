@@ -1,10 +1,12 @@
 -- Batch. ARGV[3] a fresh token id prefix, ARGV[4...] the calls, in order,
 -- each as two values: its op (as waitroom.Op: 1 Register, 2 Position,
--- 3 Heartbeat, 4 Enter, 5 Arrive) and its visitor. Every call runs at one now, on
--- one z, as its own script would; the zone is written once, at the end.
+-- 3 Heartbeat, 4 Enter, 5 Arrive, 6 Claim, 7 Release) and its visitor.
+-- Every call runs at one now, on one z loaded with the fields of them all,
+-- as its own script would; the zone is written once, at the end.
 -- Reply: {'OK', the reply of each call as its own script's, ...} or
 -- {'NOZONE'}.
-local OPS = {['1'] = register1, ['2'] = position1, ['3'] = heartbeat1, ['4'] = enter1, ['5'] = arrive1}
+local OPS = {['1'] = register1, ['2'] = position1, ['3'] = heartbeat1, ['4'] = enter1, ['5'] = arrive1,
+  ['6'] = claim1, ['7'] = release1}
 -- Refuse a bad call before anything is written (a script is not undone).
 if (#ARGV - 3) % 2 ~= 0 then return redis.error_reply('batch: odd number of call arguments') end
 for i = 4, #ARGV, 2 do

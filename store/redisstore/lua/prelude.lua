@@ -275,3 +275,43 @@ local function arrive1(z, now, v, tok)
   local place, x = register1(z, now, v)
   return place, merge(w, x)
 end
+
+-- claim1 is Claim (z: 'sess', 'fseq'). Reply: {'OK', token, until},
+-- {'NOTADMITTED'} or {'CLAIMEXPIRED'}.
+local function claim1(z, now, v)
+  local r = parse(redis.call('HGET', KV, v))
+  if not r or r.st == 'w' then return {'NOTADMITTED'}, nil end
+  if r.til <= now then
+    expire(z, now, v, r)
+    if r.st == 'i' then return {'NOTADMITTED'}, false end
+    return {'CLAIMEXPIRED'}, false
+  end
+  if r.st == 'i' then return {'OK', r.tok, r.til}, nil end
+  r.st, r.til = 'i', now + z.sess
+  redis.call('HSET', KV, v, record(r))
+  redis.call('ZADD', KS, r.til, v)
+  emit(z, now, EV_CLAIMED, v, r.seq, r.tok, r.til)
+  return {'OK', r.tok, r.til}, false
+end
+
+-- release1 is Release (z: 'head', 'fseq'). Reply: {'OK', the state given
+-- up (as waitroom.VisitorState), or 0 if nothing was held}.
+local function release1(z, now, v)
+  local r = parse(redis.call('HGET', KV, v))
+  if not r then return {'OK', 0}, nil end
+  if r.st == 'w' then
+    redis.call('ZREM', KL, v)
+    redis.call('HDEL', KV, v)
+    if r.seq == z.head then newHead(z) end
+    emit(z, now, EV_RELEASED, v, r.seq)
+    return {'OK', STATE.w}, false
+  end
+  if r.til <= now then
+    expire(z, now, v, r)
+    return {'OK', 0}, false
+  end
+  redis.call('ZREM', KS, v)
+  redis.call('HDEL', KV, v)
+  emit(z, now, EV_RELEASED, v, r.seq, r.tok)
+  return {'OK', STATE[r.st]}, false
+end
