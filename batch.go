@@ -10,10 +10,14 @@ import (
 
 // maxBatch caps the calls of one batch: a Redis script of 256 calls runs
 // for a few milliseconds, during which Redis serves nobody else.
-// maxFlights caps the batches of one zone in flight at once.
+// maxFlights caps the batches of one zone in flight at once: one, so
+// that under load the calls gather into as few round trips as they can
+// (on a crowded machine each round trip costs a turn of every goroutine
+// that waits to run; a flash crowd over Redis on two cores did best with
+// one batch in flight and batches of at most 256; see BENCHMARKS.md).
 const (
 	maxBatch   = 256
-	maxFlights = 4
+	maxFlights = 1
 )
 
 // A batcher gathers the store calls a zone's visitors make at the same

@@ -32,9 +32,10 @@
 // that implements [BatchStore] (memstore and redisstore do), a Room gathers
 // the calls its visitors make at the same time (registrations, reads,
 // heartbeats, direct entries) into batches, up to 256 calls in one round
-// trip and a few batches of a zone in flight: a quiet zone's call goes at
+// trip and one batch of a zone in flight: a quiet zone's call goes at
 // once, alone, and the busier the store, the larger the batches. A
 // newcomer's direct entry, or else its place in line, is then one call.
+// Claims and releases go on their own: a slot is held while they wait.
 //
 // Package middleware wraps an http.Handler (your app, or an
 // httputil.ReverseProxy) with the waiting room: zone matching, cookies, the

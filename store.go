@@ -138,10 +138,12 @@ type Store interface {
 
 // A BatchStore is a Store that can make the calls of many visitors of one
 // zone in one round trip. It is optional: a Room over a BatchStore gathers
-// the Register, Position, Heartbeat and Enter calls its visitors make at the
-// same time into batches, one in flight per zone, so that a crowd arriving
-// at once costs the store a few large calls instead of as many small ones
-// (see Room).
+// the Register, Position, Heartbeat and Enter (Arrive) calls its visitors
+// make at the same time into batches, one in flight per zone, so that a
+// crowd arriving at once costs the store a few large calls instead of as
+// many small ones (see Room). A batch may carry Claim and Release calls
+// too, for callers that gather their own; the Room makes those on their
+// own, since a slot is held while they wait.
 type BatchStore interface {
 	Store
 

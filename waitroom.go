@@ -592,14 +592,11 @@ func (r *Room) register(ctx context.Context, e *zoneEntry, z Zone, visitor strin
 	return place, err
 }
 
-// claim is Store.Claim in zone e, through its batcher if the store
-// batches.
+// claim is Store.Claim in zone e, on its own even over a store that
+// batches: a visitor let in holds its slot until its claim is done, so
+// the claim does not wait for a batch behind the line's heartbeats.
 func (e *zoneEntry) claim(ctx context.Context, s Store, visitor string, now time.Time) (Slot, error) {
-	if e.batch == nil {
-		return s.Claim(ctx, e.zone.Load().Name, visitor, now)
-	}
-	p, err := e.batch.do(ctx, OpClaim, visitor)
-	return p.Slot, err
+	return s.Claim(ctx, e.zone.Load().Name, visitor, now)
 }
 
 // call makes one visitor's Register, Position or Heartbeat in zone e:
@@ -675,15 +672,11 @@ func (r *Room) Release(ctx context.Context, zone, visitor string) (bool, error) 
 	if r.closed.Load() {
 		return false, ErrClosed
 	}
-	e := r.entry(zone)
-	if e == nil {
+	if r.entry(zone) == nil {
 		return false, fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
 	}
-	if e.batch == nil {
-		return r.store.Release(ctx, zone, visitor, r.Now())
-	}
-	p, err := e.batch.do(ctx, OpRelease, visitor)
-	return p.Visitor != "", err
+	// On its own, as a claim: a slot is held until its release is done.
+	return r.store.Release(ctx, zone, visitor, r.Now())
 }
 
 // Stats is a zone's state at an instant.

@@ -201,3 +201,51 @@ func BenchmarkFeedStaleness(b *testing.B) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 }
+
+// BenchmarkCrowdArrives is a crowd's arrival as a Room sees it: 256
+// goroutines at once each bring a newcomer to a full zone (Room.Visit,
+// which queues it), over the Store as it is, whose calls the Room gathers
+// into batches, and over the same Store with Batch hidden, one call per
+// visitor. Compare the arrivals/s of the two.
+func BenchmarkCrowdArrives(b *testing.B) {
+	sharedClient(b) // skips without Redis
+	opts, err := redis.ParseURL(redisURL())
+	require.NoError(b, err)
+	opts.PoolSize = 64
+	client := redis.NewClient(opts)
+	defer client.Close()
+	for _, c := range []struct {
+		name  string
+		store func(*redisstore.Store) waitroom.Store
+	}{
+		{"batched", func(s *redisstore.Store) waitroom.Store { return s }},
+		{"single", func(s *redisstore.Store) waitroom.Store { return struct{ waitroom.Store }{s} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s, err := redisstore.New(client)
+			require.NoError(b, err)
+			zone := uniqueZone("crowd")
+			room, err := waitroom.New(c.store(s), waitroom.WithManualStep(), waitroom.WithLogger(slog.New(slog.DiscardHandler)),
+				waitroom.WithZone(waitroom.Zone{Name: zone, Capacity: 1, AdmitPerSecond: 1, DataTTL: 10 * time.Minute}))
+			require.NoError(b, err)
+			defer room.Close()
+			ctx := context.Background()
+			_, err = room.Visit(ctx, zone, nil, true) // takes the one slot
+			require.NoError(b, err)
+			b.SetParallelism(max(1, 256/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					out, err := room.Visit(ctx, zone, nil, true)
+					if err != nil || out.State != waitroom.StateWaiting {
+						b.Errorf("Visit: %v, state %v", err, out.State)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "arrivals/s")
+		})
+	}
+}
