@@ -39,10 +39,9 @@ var opIndex = map[string]int{
 // operation, and passes them on: what an app's requests cost its store,
 // asserted in a test. It is safe for concurrent use.
 //
-// It is a waitroom.BatchStore too, so that a Room over it batches as over
-// the store it counts: a Batch counts as one OpBatch call, and the calls it
-// carries are told by Batched. In front of a store that does not batch, a
-// Batch makes its calls one by one, each counted as itself.
+// A CountingStore is not a waitroom.BatchStore, so a Room over it makes
+// each call on its own; Counting puts one in front of a BatchStore and
+// keeps the batches.
 type CountingStore struct {
 	waitroom.Store
 	calls   [13]atomic.Int64
@@ -87,21 +86,34 @@ func (s *CountingStore) Reset() {
 	}
 }
 
-// Batch counts one OpBatch call and the calls it carries, and passes it
-// on; in front of a store that does not batch it makes the calls one by
-// one (see CountingStore).
-func (s *CountingStore) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
-	bs, ok := s.Store.(waitroom.BatchStore)
-	if !ok {
-		return waitroom.BatchEach(ctx, s, zone, now, calls)
+// Counting returns a CountingStore in front of s, and the store to give a
+// Room: the CountingStore itself, or, if s is a waitroom.BatchStore, a
+// BatchStore that counts each Batch as one OpBatch call and the calls it
+// carries (see Batched) through the same CountingStore. So a Room over it
+// batches exactly as over s.
+func Counting(s waitroom.Store) (waitroom.Store, *CountingStore) {
+	c := NewCountingStore(s)
+	if bs, ok := s.(waitroom.BatchStore); ok {
+		return &countingBatchStore{c, bs}, c
 	}
+	return c, c
+}
+
+type countingBatchStore struct {
+	*CountingStore
+	bs waitroom.BatchStore
+}
+
+// Batch counts one OpBatch call and the calls it carries, and passes it
+// on.
+func (s *countingBatchStore) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
 	s.add(OpBatch)
 	for _, c := range calls {
 		if i, ok := opIndex[c.Op.String()]; ok {
 			s.batched[i].Add(1)
 		}
 	}
-	return bs.Batch(ctx, zone, now, calls)
+	return s.bs.Batch(ctx, zone, now, calls)
 }
 
 func (s *CountingStore) add(op string) { s.calls[opIndex[op]].Add(1) }

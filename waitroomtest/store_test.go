@@ -29,51 +29,66 @@ func TestCountingStore(t *testing.T) {
 	second, err := room.Visit(ctx, "checkout", nil, true) // tries, then queues
 	require.NoError(t, err)
 	assert.Equal(t, waitroom.StateWaiting, second.State)
-	// memstore batches: each newcomer's entry or place in line is one
-	// Arrive call, in a batch of its own here.
-	assert.Equal(t, int64(2), s.Count(waitroomtest.OpBatch))
-	assert.Zero(t, s.Count(waitroomtest.OpEnter, waitroomtest.OpRegister), "no single calls")
-	assert.Equal(t, int64(2), s.Batched(waitroomtest.OpArrive))
-	assert.Equal(t, int64(2), s.Batched())
-	assert.Equal(t, int64(2), s.Count(waitroomtest.RequestOps...))
-	assert.Equal(t, int64(2), s.Count())
+	assert.Equal(t, int64(2), s.Count(waitroomtest.OpEnter))
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRegister))
+	assert.Equal(t, int64(3), s.Count(waitroomtest.RequestOps...))
+	assert.Equal(t, int64(3), s.Count())
+	assert.Zero(t, s.Count(waitroomtest.OpBatch), "a CountingStore does not batch")
 	assert.Zero(t, s.Count("Nonsense"))
 
 	_, err = room.Release(ctx, "checkout", first.Visitor.ID)
 	require.NoError(t, err)
 	require.NoError(t, room.Step(ctx))
-	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRelease), "a release goes on its own")
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRelease))
 	assert.Equal(t, int64(1), s.Count(waitroomtest.OpExchange))
 	assert.Positive(t, s.Count(waitroomtest.OpReadFeed), "Step delivers the feed")
-	assert.Equal(t, int64(3), s.Count(waitroomtest.RequestOps...))
+	assert.Equal(t, int64(4), s.Count(waitroomtest.RequestOps...))
 }
 
-// In front of a store that does not batch, a CountingStore's Batch makes
-// the calls one by one, each counted as itself.
-func TestCountingStoreOverSingleCalls(t *testing.T) {
+// batching is the memory store as a waitroom.BatchStore whose batches
+// make their calls one by one.
+type batching struct{ waitroom.Store }
+
+func (b batching) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
+	return waitroom.BatchEach(ctx, b.Store, zone, now, calls)
+}
+
+// Counting in front of a BatchStore keeps the batches, and counts them and
+// what they carry: a Room over it batches its visitors' calls, a
+// newcomer's entry or place in line is one Arrive call.
+func TestCountingKeepsBatches(t *testing.T) {
 	ctx := context.Background()
-	s := waitroomtest.NewCountingStore(struct{ waitroom.Store }{memstore.New()}) // hides Batch
+	counting, s := waitroomtest.Counting(batching{memstore.New()})
+	_, isBatch := counting.(waitroom.BatchStore)
+	require.True(t, isBatch)
+	plain, _ := waitroomtest.Counting(memstore.New())
+	_, isBatch = plain.(waitroom.BatchStore)
+	require.False(t, isBatch, "in front of a store that does not batch, no Batch")
+
 	clock := waitroomtest.NewClock(waitroomtest.Start)
-	room, err := waitroom.New(s, waitroom.WithZone(waitroom.Zone{Name: "checkout", Capacity: 1, Session: time.Minute}),
+	room, err := waitroom.New(counting, waitroom.WithZone(waitroom.Zone{Name: "checkout", Capacity: 1, Session: time.Minute}),
 		waitroom.WithClock(clock.Now), waitroom.WithManualStep())
 	require.NoError(t, err)
 	defer room.Close()
 
 	s.Reset()
-	_, err = room.Visit(ctx, "checkout", nil, true) // enters
+	first, err := room.Visit(ctx, "checkout", nil, true) // enters
 	require.NoError(t, err)
-	second, err := room.Visit(ctx, "checkout", nil, true) // tries, then queues
+	assert.Equal(t, waitroom.StateInside, first.State)
+	second, err := room.Visit(ctx, "checkout", nil, true) // queues
 	require.NoError(t, err)
 	assert.Equal(t, waitroom.StateWaiting, second.State)
-	assert.Equal(t, int64(2), s.Count(waitroomtest.OpEnter))
-	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRegister))
-	assert.Zero(t, s.Count(waitroomtest.OpBatch))
-	assert.Zero(t, s.Batched())
-	assert.Equal(t, int64(3), s.Count())
+	assert.Equal(t, int64(2), s.Count(waitroomtest.OpBatch), "one batch each, alone")
+	assert.Equal(t, int64(2), s.Batched(waitroomtest.OpArrive))
+	assert.Equal(t, int64(2), s.Batched())
+	// BatchEach makes the batch's calls through the store it was given,
+	// not through the counter: each batch counts once.
+	assert.Zero(t, s.Count(waitroomtest.OpEnter, waitroomtest.OpRegister))
+	assert.Equal(t, int64(2), s.Count(waitroomtest.RequestOps...))
 
-	calls := []waitroom.Call{{Op: waitroom.OpPosition, Visitor: second.Visitor.ID}, {Op: waitroom.OpPosition, Visitor: "nobody"}}
-	require.NoError(t, s.Batch(ctx, "checkout", clock.Now(), calls))
-	assert.Equal(t, second.Place.Seq, calls[0].Place.Seq)
-	assert.ErrorIs(t, calls[1].Err, waitroom.ErrNotQueued)
-	assert.Equal(t, int64(2), s.Count(waitroomtest.OpPosition))
+	_, err = room.Release(ctx, "checkout", first.Visitor.ID)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), s.Count(waitroomtest.OpRelease), "a release goes on its own")
+	require.NoError(t, room.Heartbeat(ctx, "checkout", second.Visitor))
+	assert.Equal(t, int64(1), s.Batched(waitroomtest.OpHeartbeat))
 }

@@ -144,9 +144,9 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 		if keys != nil {
 			opts = append(opts, waitroom.WithKeys(keys))
 		}
-		counted := waitroomtest.NewCountingStore(s)
+		counting, counted := waitroomtest.Counting(s)
 		st.calls = append(st.calls, counted)
-		room, err := waitroom.New(counted, opts...)
+		room, err := waitroom.New(counting, opts...)
 		if err != nil {
 			for _, s := range stores[i:] {
 				s.Close()

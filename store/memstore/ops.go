@@ -236,51 +236,6 @@ func (z *zone) enter(visitor string, n int64) *slot {
 	return sl
 }
 
-// Batch makes the calls one after the other under the zone's lock (see
-// waitroom.BatchStore and waitroom.Op). An Enter that goes in records
-// Arrived, when its slot was taken; a Claim records Visitor, State and
-// Slot only.
-func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls []waitroom.Call) error {
-	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
-		return err
-	}
-	z, n, err := s.zone(zoneName, now)
-	if err != nil {
-		return err
-	}
-	defer z.mu.Unlock()
-	for i := range calls {
-		c := &calls[i]
-		c.Place, c.Err = waitroom.Place{}, nil
-		switch c.Op {
-		case waitroom.OpRegister:
-			c.Place = z.register(c.Visitor, n)
-		case waitroom.OpPosition:
-			c.Place, c.Err = z.position(c.Visitor, n)
-		case waitroom.OpHeartbeat:
-			c.Err = z.heartbeat(c.Visitor, n)
-		case waitroom.OpEnter, waitroom.OpArrive:
-			if sl := z.enter(c.Visitor, n); sl != nil {
-				c.Place = waitroom.Place{Visitor: sl.visitor, State: waitroom.StateInside, Arrived: unix(sl.arrived), Slot: sl.public()}
-			} else if c.Op == waitroom.OpArrive {
-				c.Place = z.register(c.Visitor, n)
-			}
-		case waitroom.OpClaim:
-			var slot waitroom.Slot
-			if slot, c.Err = z.claim(c.Visitor, n); c.Err == nil {
-				c.Place = waitroom.Place{Visitor: c.Visitor, State: waitroom.StateInside, Slot: slot}
-			}
-		case waitroom.OpRelease:
-			if st := z.release(c.Visitor, n); st != 0 {
-				c.Place = waitroom.Place{Visitor: c.Visitor, State: st}
-			}
-		}
-	}
-	return nil
-}
-
-var _ waitroom.BatchStore = (*Store)(nil)
-
 // Exchange lets the next visitors in (see waitroom.Store). It first leaks
 // every slot past its deadline. Then, while the zone is open, limit is not
 // reached, a slot is free and the rate allows one more, it takes the head
