@@ -184,17 +184,7 @@ func testBatchConcurrent(t *testing.T, s waitroom.Store) {
 	for range workers {
 		require.NoError(t, <-errs, "concurrent Batch")
 	}
-	seen := make(map[uint64]string)
-	for i := range visitors {
-		v := fmt.Sprintf("v-%d", i)
-		p := position(t, s, z.Name, v, at(time.Second))
-		if other, dup := seen[p.Seq]; dup {
-			t.Fatalf("visitors %s and %s share Seq %d", other, v, p.Seq)
-		}
-		seen[p.Seq] = v
-		assert.LessOrEqual(t, p.Seq, uint64(visitors), "repeat registrations must not consume Seqs: %s has Seq %d", v, p.Seq)
-	}
-	assert.Equal(t, int64(visitors), stats(t, s, z.Name, at(time.Second)).Waiting, "one place per visitor")
+	onePlaceEach(t, s, z.Name, visitors)
 }
 
 // testBatchClaimRelease: Claim and Release in a batch do what the single

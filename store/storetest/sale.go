@@ -209,16 +209,23 @@ func testConcurrentRegister(t *testing.T, s waitroom.Store) {
 	for range workers {
 		require.NoError(t, <-errs, "concurrent Register")
 	}
+	onePlaceEach(t, s, z.Name, visitors)
+}
+
+// onePlaceEach checks that visitors v-0 .. v-(n-1), registered many
+// times over at once, hold one place each, numbered 1..n.
+func onePlaceEach(t *testing.T, s waitroom.Store, zone string, n int) {
+	t.Helper()
 	seen := make(map[uint64]string)
-	for i := range visitors {
+	for i := range n {
 		v := fmt.Sprintf("v-%d", i)
-		p := position(t, s, z.Name, v, at(time.Second))
+		p := position(t, s, zone, v, at(time.Second))
 		require.NotZero(t, p.Seq)
 		if other, dup := seen[p.Seq]; dup {
 			t.Fatalf("visitors %s and %s share Seq %d", other, v, p.Seq)
 		}
 		seen[p.Seq] = v
-		assert.LessOrEqual(t, p.Seq, uint64(visitors), "concurrent repeat registrations must not consume Seqs: %s has Seq %d", v, p.Seq)
+		assert.LessOrEqual(t, p.Seq, uint64(n), "concurrent repeat registrations must not consume Seqs: %s has Seq %d", v, p.Seq)
 	}
-	assert.Equal(t, int64(visitors), stats(t, s, z.Name, at(time.Second)).Waiting, "one place per visitor")
+	assert.Equal(t, int64(n), stats(t, s, zone, at(time.Second)).Waiting, "one place per visitor")
 }
