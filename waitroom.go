@@ -497,7 +497,10 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 		if mode == claimFirst {
 			// A claim comes from a visitor told it was let in: claim
 			// first, and read its place only if it was not.
-			slot, err := e.claim(ctx, r.store, v.ID, now)
+			// On its own even over a store that batches: a visitor let in
+			// holds its slot until its claim is done, so the claim does not
+			// wait for a batch behind the line's heartbeats.
+			slot, err := r.store.Claim(ctx, zone, v.ID, now)
 			switch {
 			case err == nil:
 				out.Place = Place{Visitor: v.ID, State: StateInside, Arrived: v.Arrived, Slot: slot}
@@ -521,7 +524,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			out.State = place.State
 			return out, nil
 		}
-		slot, err := e.claim(ctx, r.store, place.Visitor, now)
+		slot, err := r.store.Claim(ctx, zone, place.Visitor, now)
 		if errors.Is(err, ErrClaimExpired) || errors.Is(err, ErrNotAdmitted) {
 			return r.requeue(ctx, e, z, out, now)
 		}
@@ -590,13 +593,6 @@ func (r *Room) register(ctx context.Context, e *zoneEntry, z Zone, visitor strin
 		place, err = e.call(ctx, r.store, OpRegister, visitor, now)
 	}
 	return place, err
-}
-
-// claim is Store.Claim in zone e, on its own even over a store that
-// batches: a visitor let in holds its slot until its claim is done, so
-// the claim does not wait for a batch behind the line's heartbeats.
-func (e *zoneEntry) claim(ctx context.Context, s Store, visitor string, now time.Time) (Slot, error) {
-	return s.Claim(ctx, e.zone.Load().Name, visitor, now)
 }
 
 // call makes one visitor's Register, Position or Heartbeat in zone e:

@@ -304,12 +304,7 @@ func zoneDump(t *testing.T, client *redis.Client, zone string) dump {
 // (256 EVALSHA) or as one Batch of 256 Registers (one EVALSHA), from one
 // goroutine (serial) and from 50 at once (parallel).
 func BenchmarkBatch(b *testing.B) {
-	sharedClient(b) // skips without Redis
-	opts, err := redis.ParseURL(redisURL())
-	require.NoError(b, err)
-	opts.PoolSize = 50
-	client := redis.NewClient(opts)
-	defer client.Close()
+	client := benchClient(b, 50)
 	store, err := redisstore.New(client)
 	require.NoError(b, err)
 	defer store.Close()

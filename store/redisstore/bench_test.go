@@ -28,6 +28,18 @@ func benchZone(name string) waitroom.ZoneState {
 	}
 }
 
+// benchClient returns a client of its own to the shared Redis with
+// poolSize connections, closed when b ends; it skips without Redis.
+func benchClient(b *testing.B, poolSize int) *redis.Client {
+	sharedClient(b)
+	opts, err := redis.ParseURL(redisURL())
+	require.NoError(b, err)
+	opts.PoolSize = poolSize
+	client := redis.NewClient(opts)
+	b.Cleanup(func() { client.Close() })
+	return client
+}
+
 // BenchmarkRegister enqueues new visitors from 50 goroutines at once, each
 // Register one EVALSHA, against the shared Redis with the store's default
 // clock (Redis TIME): over a plain client (one connection per command in
@@ -35,12 +47,7 @@ func benchZone(name string) waitroom.ZoneState {
 // commands of concurrent callers share writes). scripts/bench-redis.sh
 // compares both with redis-benchmark -t incr -c 50 on the same server.
 func BenchmarkRegister(b *testing.B) {
-	sharedClient(b) // skips without Redis
-	opts, err := redis.ParseURL(redisURL())
-	require.NoError(b, err)
-	opts.PoolSize = 50
-	client := redis.NewClient(opts)
-	defer client.Close()
+	client := benchClient(b, 50)
 	ap, err := client.AutoPipeline()
 	require.NoError(b, err)
 	for _, c := range []struct {
@@ -208,12 +215,7 @@ func BenchmarkFeedStaleness(b *testing.B) {
 // into batches, and over the same Store with Batch hidden, one call per
 // visitor. Compare the arrivals/s of the two.
 func BenchmarkCrowdArrives(b *testing.B) {
-	sharedClient(b) // skips without Redis
-	opts, err := redis.ParseURL(redisURL())
-	require.NoError(b, err)
-	opts.PoolSize = 64
-	client := redis.NewClient(opts)
-	defer client.Close()
+	client := benchClient(b, 64)
 	for _, c := range []struct {
 		name  string
 		store func(*redisstore.Store) waitroom.Store
