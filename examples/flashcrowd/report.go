@@ -46,6 +46,8 @@ func (res *Result) SummaryLine() string {
 		{"stalled_s", fmt.Sprintf("%.2f", res.Stalled.Seconds())},
 		{"wait_p50_s", fmt.Sprintf("%.2f", res.WaitP50.Seconds())},
 		{"wait_p99_s", fmt.Sprintf("%.2f", res.WaitP99.Seconds())},
+		{"first_p99_s", fmt.Sprintf("%.2f", res.FirstP99.Seconds())},
+		{"socket_wait_p99_s", fmt.Sprintf("%.2f", res.SocketWaitP99.Seconds())},
 		{"still_waiting", res.StillWaiting},
 		{"direct", res.Direct},
 		{"store_calls_per_visitor", fmt.Sprintf("%.2f", res.storeCallsPerVisitor())},
@@ -133,6 +135,8 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	}
 	p("waits      p50 %s, p90 %s, p99 %s, max %s (first request to the request let in)",
 		secs(res.WaitP50), secs(res.WaitP90), secs(res.WaitP99), secs(res.WaitMax))
+	p("           first answers p99 %s, max %s, of which waiting for one of the crowd's sockets p99 %s, max %s",
+		secs(res.FirstP99), secs(res.FirstMax), secs(res.SocketWaitP99), secs(res.SocketWaitMax))
 	if res.Warnings > 0 {
 		p("warnings   %d logged by the room, middleware or proxy; first:", res.Warnings)
 		for _, w := range res.FirstWarnings {

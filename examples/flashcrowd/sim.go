@@ -43,7 +43,7 @@ type Config struct {
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
 	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets), half for first requests and polls, half for the visitors let in. Default capacity + 1024, at most 4000 over all instances: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
-	RequestTimeout time.Duration // one request's limit, on top of the think time. Default 30s.
+	RequestTimeout time.Duration // one request's limit from the moment it has a socket, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
 
@@ -187,6 +187,11 @@ type Result struct {
 	RateBound1s                                           float64       // what the room allows in any second: rate + burst
 
 	WaitP50, WaitP90, WaitP99, WaitMax time.Duration
+
+	// The first requests: how long their answers took, and of that how
+	// long they waited for one of the crowd's sockets (the simulator's
+	// share, not the room's).
+	FirstP99, FirstMax, SocketWaitP99, SocketWaitMax time.Duration
 
 	Samples   []sample
 	Arrivals  []time.Time // first requests sent
@@ -424,11 +429,15 @@ func takeSample(ctx context.Context, now time.Time, c *counters, st *stack, feed
 func (res *Result) measure(vs []*virtualVisitor, feed *feedLog, st *stack, c *counters, beats []time.Time) {
 	cfg := res.Config
 	res.Errors, res.Requests = c.errors.Load(), c.requests.Load()
-	var waits []time.Duration
+	var waits, firsts, sockets []time.Duration
 	for _, v := range vs {
 		if !v.sent.IsZero() {
 			res.Arrived++
 			res.Arrivals = append(res.Arrivals, v.sent)
+			if !v.answered.IsZero() {
+				firsts = append(firsts, v.answered.Sub(v.sent))
+				sockets = append(sockets, v.socketWait)
+			}
 		}
 		res.Polls += v.polls
 		res.Streams += v.streams
@@ -456,6 +465,8 @@ func (res *Result) measure(vs []*virtualVisitor, feed *feedLog, st *stack, c *co
 	}
 	res.WaitP50, res.WaitP90, res.WaitP99 = percentile(waits, 50), percentile(waits, 90), percentile(waits, 99)
 	res.WaitMax = percentile(waits, 100)
+	res.FirstP99, res.FirstMax = percentile(firsts, 99), percentile(firsts, 100)
+	res.SocketWaitP99, res.SocketWaitMax = percentile(sockets, 99), percentile(sockets, 100)
 
 	capacity := cfg.Capacity
 	inside := res.InsideAtEnd

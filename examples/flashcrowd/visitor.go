@@ -6,12 +6,16 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -40,18 +44,21 @@ type virtualVisitor struct {
 
 	// Filled while it runs; read after the run (or atomically by the
 	// progress sampler).
-	sent      time.Time // its first request left
-	answered  time.Time // the answer to its first request came back
-	admitted  time.Time // the request that was let through left
-	direct    bool      // let in on its first request
-	id        string    // its visitor id, from the visitor cookie
-	outcome   atomic.Int32
-	polls     int
-	streams   int // event streams opened
-	frames    int // reports read from them
-	requeued  int // times the status endpoint or the event stream said it held no place
-	errors    int
-	lastError string
+	sent     time.Time // its first request left
+	answered time.Time // the answer to its first request came back
+	admitted time.Time // the request that was let through left
+	direct   bool      // let in on its first request
+	id       string    // its visitor id, from the visitor cookie
+	outcome  atomic.Int32
+	polls    int
+	streams  int // event streams opened
+	frames   int // reports read from them
+	requeued int // times the status endpoint or the event stream said it held no place
+	// socketWait is how long its first request waited for one of the
+	// crowd's sockets; lastSocketWait, its last request's.
+	socketWait, lastSocketWait time.Duration
+	errors                     int
+	lastError                  string
 }
 
 // client is what every visitor shares: the transport, the protocol's
@@ -64,6 +71,9 @@ type client struct {
 	bases     []*url.URL
 	next      atomic.Uint64 // round robin over bases
 	counters  *counters
+	// afterFunc starts a request's time limit (time.AfterFunc; tests
+	// replace it) and returns what stops it.
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 // counters are the live totals the progress bar and the chart read.
@@ -96,16 +106,19 @@ func (c *client) run(ctx context.Context, v *virtualVisitor, start time.Time) {
 		return
 	}
 	jar, _ := cookiejar.New(nil)
-	hc := &http.Client{Transport: c.transport, Jar: jar, Timeout: c.cfg.RequestTimeout + v.think}
+	// No Client.Timeout: a request's limit runs from the moment it has a
+	// socket (see do).
+	hc := &http.Client{Transport: c.transport, Jar: jar}
 	// Once let in, a browser's requests do not queue behind the crowd's
 	// first requests in one pool of sockets: each browser has its own.
-	ac := &http.Client{Transport: c.admitted, Jar: jar, Timeout: c.cfg.RequestTimeout + v.think}
+	ac := &http.Client{Transport: c.admitted, Jar: jar}
 	c.counters.arrived.Add(1)
 
 	path := c.cfg.Path
 	v.sent = time.Now()
 	// The first request is a browser's: it asks for the page.
 	res, retry, err := c.protected(ctx, hc, v, path, "text/html")
+	v.socketWait = v.lastSocketWait
 	v.answered = time.Now()
 	if v.id == "" {
 		v.id = visitorID(jar, c.bases[0], c.cfg.Zone)
@@ -229,12 +242,13 @@ func (c *client) admit(ctx context.Context, hc *http.Client, v *virtualVisitor) 
 	if err != nil {
 		return
 	}
-	resp, err := hc.Do(req)
+	resp, done, err := c.do(hc, req, v, c.cfg.RequestTimeout)
 	if err != nil {
 		c.fail(v, err.Error())
 		return
 	}
 	drain(resp)
+	done()
 	if resp.StatusCode != http.StatusNoContent {
 		c.fail(v, "POST release: "+resp.Status)
 	}
@@ -255,11 +269,12 @@ func (c *client) protected(ctx context.Context, hc *http.Client, v *virtualVisit
 		req.Header.Set(headerLeave, "expire")
 	}
 	c.counters.inflight.Add(1)
-	resp, err := hc.Do(req)
+	resp, done, err := c.do(hc, req, v, c.cfg.RequestTimeout+v.think)
 	c.counters.inflight.Add(-1)
 	if err != nil {
 		return "", 2 * time.Second, c.fail(v, err.Error())
 	}
+	defer done()
 	defer drain(resp)
 	retry = secondsOr(atoi(resp.Header.Get("Retry-After")), 2)
 	switch {
@@ -374,11 +389,12 @@ func (c *client) status(ctx context.Context, hc *http.Client, v *virtualVisitor,
 		return 0, rep, err
 	}
 	c.counters.inflight.Add(1)
-	resp, err := hc.Do(req)
+	resp, done, err := c.do(hc, req, v, c.cfg.RequestTimeout)
 	c.counters.inflight.Add(-1)
 	if err != nil {
 		return 0, rep, c.fail(v, err.Error())
 	}
+	defer done()
 	defer drain(resp)
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusNotFound, http.StatusServiceUnavailable:
@@ -394,6 +410,61 @@ func (c *client) status(ctx context.Context, hc *http.Client, v *virtualVisitor,
 		c.fail(v, "GET status: "+resp.Status)
 	}
 	return resp.StatusCode, rep, nil
+}
+
+// errNoAnswer ends a request that had no answer within its limit.
+var errNoAnswer = errors.New("no answer in time")
+
+// do sends req as a browser would and returns its response and a func to
+// call once its body is read. Its limit runs from the moment the request
+// has a socket, for each request of a redirect: the time it waits first
+// for one of the crowd's shared sockets is the simulator's, not the
+// room's (a browser has its own socket; one process cannot hold 100,000),
+// and the report gives it apart. The visitor's wait still counts it.
+func (c *client) do(hc *http.Client, req *http.Request, v *virtualVisitor, limit time.Duration) (*http.Response, func(), error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	var mu sync.Mutex
+	var stop func() bool
+	asked := time.Now()
+	v.lastSocketWait = 0
+	trace := &httptrace.ClientTrace{
+		GetConn: func(string) { asked = time.Now() },
+		GotConn: func(httptrace.GotConnInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			v.lastSocketWait += time.Since(asked)
+			if stop != nil {
+				stop()
+			}
+			stop = c.startLimit(limit, func() {
+				cancel(fmt.Errorf("%w: %v on its socket", errNoAnswer, limit))
+			})
+		},
+	}
+	done := func() {
+		mu.Lock()
+		if stop != nil {
+			stop()
+		}
+		mu.Unlock()
+		cancel(nil)
+	}
+	resp, err := hc.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errNoAnswer) {
+			err = fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, cause)
+		}
+		done()
+		return nil, nil, err
+	}
+	return resp, done, nil
+}
+
+func (c *client) startLimit(d time.Duration, f func()) (stop func() bool) {
+	if c.afterFunc != nil {
+		return c.afterFunc(d, f)
+	}
+	return time.AfterFunc(d, f).Stop
 }
 
 func (c *client) newRequest(ctx context.Context, method, ref, accept string, v *virtualVisitor) (*http.Request, error) {
