@@ -343,8 +343,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Samples = append(res.Samples, s)
 			bar.show(s, int(finished.Load()), cl.counters.errors.Load(), now.Sub(start))
 			if debugLog != nil && len(res.Samples)%10 == 0 {
-				fmt.Fprintf(debugLog, "%5.1fs arrived=%d waiting=%d admitted=%d inside=%d origin=%d inflight=%d requests=%d\n",
-					now.Sub(start).Seconds(), s.Arrived, s.Waiting, s.Admitted, s.Inside, s.InOrigin, cl.counters.inflight.Load(), cl.counters.requests.Load())
+				fmt.Fprintf(debugLog, "%5.1fs arrived=%d waiting=%d admitted=%d inside=%d origin=%d inflight=%d queued=%d requests=%d\n",
+					now.Sub(start).Seconds(), s.Arrived, s.Waiting, s.Admitted, s.Inside, s.InOrigin, cl.counters.inflight.Load(), cl.counters.queued.Load(), cl.counters.requests.Load())
 			}
 			if int64(s.Admitted) != lastAdmits {
 				lastAdmits, lastChange = int64(s.Admitted), now

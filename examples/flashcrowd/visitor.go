@@ -84,6 +84,7 @@ type counters struct {
 	errors   atomic.Int64
 	requests atomic.Int64
 	inflight atomic.Int64 // requests sent and not yet answered
+	queued   atomic.Int64 // of them, waiting for one of the crowd's sockets
 }
 
 // base picks the instance for the next request: a load balancer without
@@ -427,11 +428,19 @@ func (c *client) do(hc *http.Client, req *http.Request, v *virtualVisitor, limit
 	var stop func() bool
 	asked := time.Now()
 	v.lastSocketWait = 0
+	var queued bool
 	trace := &httptrace.ClientTrace{
-		GetConn: func(string) { asked = time.Now() },
+		GetConn: func(string) {
+			asked, queued = time.Now(), true
+			c.counters.queued.Add(1)
+		},
 		GotConn: func(httptrace.GotConnInfo) {
 			mu.Lock()
 			defer mu.Unlock()
+			if queued {
+				queued = false
+				c.counters.queued.Add(-1)
+			}
 			v.lastSocketWait += time.Since(asked)
 			if stop != nil {
 				stop()
@@ -450,6 +459,9 @@ func (c *client) do(hc *http.Client, req *http.Request, v *virtualVisitor, limit
 		cancel(nil)
 	}
 	resp, err := hc.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	if queued { // it gave up waiting for a socket
+		c.counters.queued.Add(-1)
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, errNoAnswer) {
 			err = fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, cause)
