@@ -940,3 +940,40 @@ func TestMaxRetryAfterCapsRefreshAndPolls(t *testing.T) {
 		assert.Equal(t, tc.want, fmt.Sprint(rep.RetryAfterSeconds))
 	}
 }
+
+// flushRecorder is a ResponseWriter that keeps what each Flush sent and
+// ends the request's context after the first.
+type flushRecorder struct {
+	header  http.Header
+	buf     strings.Builder
+	flushes []string
+	first   context.CancelFunc
+}
+
+func (r *flushRecorder) Header() http.Header         { return r.header }
+func (r *flushRecorder) WriteHeader(int)             {}
+func (r *flushRecorder) Write(p []byte) (int, error) { return r.buf.Write(p) }
+func (r *flushRecorder) Flush() {
+	r.flushes = append(r.flushes, r.buf.String())
+	r.buf.Reset()
+	r.first()
+}
+
+// An event stream opens with one write: the reconnection time and the
+// first report, not a write for each.
+func TestEventStreamOpensInOneWrite(t *testing.T) {
+	noLeaks(t)
+	e := newEnv(t, checkoutZone(1), nil)
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	b := e.queued(t, "/checkout")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/.waitroom/events?zone=checkout", nil)
+	req.Header = withCookies(b, nil)
+	rec := &flushRecorder{header: http.Header{}, first: cancel}
+	e.h.ServeHTTP(rec, req)
+	require.NotEmpty(t, rec.flushes, "the stream sent nothing")
+	first := rec.flushes[0]
+	assert.True(t, strings.HasPrefix(first, "retry: "), first)
+	assert.Contains(t, first, "\n\ndata: {\"state\":\"waiting\"", "the first report goes out with the reconnection time")
+}

@@ -104,7 +104,8 @@ func (e *edge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	// fires, written to or not.
 	end := time.Unix(0, wt.endAt.Load())
 	_ = c.rc.SetWriteDeadline(end.Add(finalLinger + writeTimeout)) // not every server supports it
-	if c.write("retry: "+itoa(eventsRetry)+"\n\n") != nil {
+	// The reconnection time goes out with the first report, in one write.
+	if _, err := io.WriteString(w, "retry: "+itoa(eventsRetry)+"\n\n"); err != nil {
 		return
 	}
 	wt.serve(c)
