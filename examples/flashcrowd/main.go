@@ -64,7 +64,7 @@ func main() {
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "seed of arrival and think times")
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "stop the run then (default: window + 2×visitors/rate + 1m)")
 	flag.DurationVar(&cfg.Stall, "stall", 45e9, "stop when nobody was let in for this long while visitors wait")
-	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most, half for first requests and polls, half for the visitors let in (default capacity + 1024, at most 4000 over all instances)")
+	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most, a third for first requests and polls, two thirds for the visitors let in; the proxy opens half as many to the origin (default capacity + 1024, at most 4000 over all instances)")
 	out := flag.String("out", "flashcrowd-report", "directory for report.txt and chart.svg")
 	quiet := flag.Bool("quiet", false, "no progress bar")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")

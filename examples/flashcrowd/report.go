@@ -128,7 +128,7 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	p("safety     the origin served at most %s requests at once, %s visitors held slots at once; capacity %d",
 		unknownIfNegative(res.MaxOriginConcurrency), unknownIfNegative(res.maxInside()), cfg.Capacity)
 	if cfg.Conns/2 <= cfg.Capacity && res.MaxOriginConcurrency >= cfg.Conns/2*cfg.Instances {
-		p("           (the %d connections per instance of the visitors let in may have capped the origin's concurrency)", cfg.Conns/2)
+		p("           (the proxy's %d connections per instance to the origin may have capped the origin's concurrency)", cfg.Conns/2)
 	}
 	if res.OriginVisitors >= 0 {
 		p("           %d distinct visitors reached the origin", res.OriginVisitors)

@@ -158,7 +158,7 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 		st.rooms = append(st.rooms, room)
 
 		proxy := httputil.NewSingleHostReverseProxy(originURL)
-		proxy.Transport = newTransport(cfg.Conns / 2) // as many as the visitors let in may use
+		proxy.Transport = newTransport(cfg.Conns / 2) // the origin holds fewer than the visitors let in send
 		proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, context.Canceled) {
 				logger.Warn("flashcrowd: proxy error", "err", err)

@@ -42,7 +42,7 @@ type Config struct {
 	Seed           uint64        // arrival and think-time randomness. Default 1.
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
-	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets), half for first requests and polls, half for the visitors let in. Default capacity + 1024, at most 4000 over all instances: more than the visitors the origin may hold at once, so that the cap does not hide the origin's concurrency (the report says when it may have).
+	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets): a third for first requests and polls, two thirds for the visitors let in (see letInConns); the proxy opens half as many to the origin. Default capacity + 1024, at most 4000 over all instances, for the usual limit of open files: more than the visitors the origin may hold at once where it fits, so that the cap does not hide the origin's concurrency (the report says when it may have).
 	RequestTimeout time.Duration // one request's limit from the moment it has a socket, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
@@ -119,8 +119,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("waitroom: flashcrowd: think time must not be negative, got %v", c.Think)
 	case c.Instances < 1:
 		return c, fmt.Errorf("waitroom: flashcrowd: instances must be at least 1, got %d", c.Instances)
-	case c.Conns < 0 || c.Conns == 1:
-		return c, fmt.Errorf("waitroom: flashcrowd: conns must be at least 2, got %d", c.Conns)
+	case c.Conns < 0 || c.Conns == 1 || c.Conns == 2:
+		return c, fmt.Errorf("waitroom: flashcrowd: conns must be at least 3 (a third for first requests), got %d", c.Conns)
 	case c.Follow != followPush && c.Follow != followPoll:
 		return c, fmt.Errorf("waitroom: flashcrowd: follow must be push or poll, got %q", c.Follow)
 	}
@@ -149,6 +149,15 @@ func (c Config) zone() waitroom.Zone {
 		Session: c.Session, ClaimWindow: 30 * time.Second, AbandonAfter: time.Minute, DataTTL: 10 * time.Minute,
 	}
 }
+
+// letInConns is the crowd's share of connections per instance for the
+// visitors let in: two thirds. A visitor let in holds its slot until its
+// claim reaches the room, so claims that queue for the crowd's sockets
+// hold slots that browsers, each with its own socket, would not: with
+// half the sockets, 17,000 claims at once waited some 17 s for one in a
+// 100,000-visitor spike, and the slots they held, not the rate, limited
+// the admissions. The first requests queue for the rest.
+func (c Config) letInConns() int { return c.Conns - c.Conns/3 }
 
 // Result is what a run measured. See report.go for the meaning of each
 // figure in the report.
@@ -266,7 +275,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	visitors := makeVisitors(cfg)
-	cl := &client{cfg: cfg, transport: newTransport(cfg.Conns / 2), admitted: newTransport(cfg.Conns / 2), counters: &counters{}}
+	cl := &client{cfg: cfg, transport: newTransport(cfg.Conns - cfg.letInConns()), admitted: newTransport(cfg.letInConns()), counters: &counters{}}
 	defer cl.transport.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	defer cl.admitted.(interface{ CloseIdleConnections() }).CloseIdleConnections()
 	for _, raw := range st.urls {

@@ -142,7 +142,7 @@ func TestConfigRefusesBadSettings(t *testing.T) {
 		"capacity": {Capacity: -1},
 		"rate":     {Rate: -1},
 		"think":    {Think: -time.Second},
-		"conns":    {Conns: 1},
+		"conns":    {Conns: 2},
 		"follow":   {Follow: "websocket"},
 		"url":      {URL: "ftp://example.com"},
 	} {
