@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -424,19 +423,17 @@ var errNoAnswer = errors.New("no answer in time")
 // and the report gives it apart. The visitor's wait still counts it.
 func (c *client) do(hc *http.Client, req *http.Request, v *virtualVisitor, limit time.Duration) (*http.Response, func(), error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	var mu sync.Mutex
+	// The trace's hooks run on this goroutine, within hc.Do.
 	var stop func() bool
 	asked := time.Now()
+	queued := false
 	v.lastSocketWait = 0
-	var queued bool
 	trace := &httptrace.ClientTrace{
 		GetConn: func(string) {
 			asked, queued = time.Now(), true
 			c.counters.queued.Add(1)
 		},
 		GotConn: func(httptrace.GotConnInfo) {
-			mu.Lock()
-			defer mu.Unlock()
 			if queued {
 				queued = false
 				c.counters.queued.Add(-1)
@@ -451,11 +448,9 @@ func (c *client) do(hc *http.Client, req *http.Request, v *virtualVisitor, limit
 		},
 	}
 	done := func() {
-		mu.Lock()
 		if stop != nil {
 			stop()
 		}
-		mu.Unlock()
 		cancel(nil)
 	}
 	resp, err := hc.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
@@ -472,6 +467,8 @@ func (c *client) do(hc *http.Client, req *http.Request, v *virtualVisitor, limit
 	return resp, done, nil
 }
 
+// startLimit starts a request's time limit: f runs after d unless the
+// returned stop is called first.
 func (c *client) startLimit(d time.Duration, f func()) (stop func() bool) {
 	if c.afterFunc != nil {
 		return c.afterFunc(d, f)
