@@ -27,6 +27,12 @@
 // releases its slot through the origin's release header, or (a share of
 // them, -release) lets its access token expire.
 //
+// The crowd's browsers share a pool of sockets (-conns), as one process
+// cannot hold a socket for each: a third for first requests and polls, two
+// thirds for the visitors let in. A request that has no answer 30 s after
+// it has a socket is an error; the time it waited for one is the
+// simulator's, and the report gives it apart.
+//
 // The report goes to stdout and to DIR/report.txt, the chart to
 // DIR/chart.svg (-out DIR); a progress bar to stderr. Its last line is a
 // summary of key=value pairs. FLASHCROWD_DEBUG=1 adds a trace line each
