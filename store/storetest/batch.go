@@ -164,26 +164,19 @@ func testBatchConcurrent(t *testing.T, s waitroom.Store) {
 	b := batchStore(t, s)
 	z := newZone(t, s, "cbatch", nil)
 	const workers, visitors, size = 8, 64, 16
-	errs := make(chan error, workers)
-	for w := range workers {
-		go func() {
-			for start := 0; start < visitors; start += size {
-				calls := make([]waitroom.Call, size)
-				for i := range calls {
-					// Every worker registers every visitor, from a different one.
-					calls[i] = waitroom.Call{Op: waitroom.OpRegister, Visitor: fmt.Sprintf("v-%d", (start+i+w*size/2)%visitors)}
-				}
-				if err := b.Batch(t.Context(), z.Name, at(time.Duration(start)*time.Millisecond), calls); err != nil {
-					errs <- err
-					return
-				}
+	inParallel(t, workers, "concurrent Batch", func(w int) error {
+		for start := 0; start < visitors; start += size {
+			calls := make([]waitroom.Call, size)
+			for i := range calls {
+				// Every worker registers every visitor, from a different one.
+				calls[i] = waitroom.Call{Op: waitroom.OpRegister, Visitor: fmt.Sprintf("v-%d", (start+i+w*size/2)%visitors)}
 			}
-			errs <- nil
-		}()
-	}
-	for range workers {
-		require.NoError(t, <-errs, "concurrent Batch")
-	}
+			if err := b.Batch(t.Context(), z.Name, at(time.Duration(start)*time.Millisecond), calls); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	onePlaceEach(t, s, z.Name, visitors)
 }
 

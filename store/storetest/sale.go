@@ -192,24 +192,29 @@ func testStats(t *testing.T, s waitroom.Store) {
 func testConcurrentRegister(t *testing.T, s waitroom.Store) {
 	z := newZone(t, s, "creg", nil)
 	const workers, visitors = 16, 20
+	inParallel(t, workers, "concurrent Register", func(w int) error {
+		for i := range visitors {
+			// Every worker registers every visitor, starting at a different one.
+			v := fmt.Sprintf("v-%d", (i+w)%visitors)
+			if _, err := s.Register(t.Context(), z.Name, v, at(time.Duration(i)*time.Millisecond)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	onePlaceEach(t, s, z.Name, visitors)
+}
+
+// inParallel runs work(0) .. work(workers-1) at once and fails the test
+// with the first error any returns.
+func inParallel(t *testing.T, workers int, what string, work func(w int) error) {
 	errs := make(chan error, workers)
 	for w := range workers {
-		go func() {
-			for i := range visitors {
-				// Every worker registers every visitor, starting at a different one.
-				v := fmt.Sprintf("v-%d", (i+w)%visitors)
-				if _, err := s.Register(t.Context(), z.Name, v, at(time.Duration(i)*time.Millisecond)); err != nil {
-					errs <- err
-					return
-				}
-			}
-			errs <- nil
-		}()
+		go func() { errs <- work(w) }()
 	}
 	for range workers {
-		require.NoError(t, <-errs, "concurrent Register")
+		require.NoError(t, <-errs, what)
 	}
-	onePlaceEach(t, s, z.Name, visitors)
 }
 
 // onePlaceEach checks that visitors v-0 .. v-(n-1), registered many
