@@ -119,7 +119,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("waitroom: flashcrowd: think time must not be negative, got %v", c.Think)
 	case c.Instances < 1:
 		return c, fmt.Errorf("waitroom: flashcrowd: instances must be at least 1, got %d", c.Instances)
-	case c.Conns < 0 || c.Conns == 1 || c.Conns == 2:
+	case c.Conns != 0 && c.Conns < 3:
 		return c, fmt.Errorf("waitroom: flashcrowd: conns must be at least 3 (a third for first requests), got %d", c.Conns)
 	case c.Follow != followPush && c.Follow != followPoll:
 		return c, fmt.Errorf("waitroom: flashcrowd: follow must be push or poll, got %q", c.Follow)
