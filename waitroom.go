@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,7 @@ type config struct {
 	logger        *slog.Logger
 	exchangeLimit int
 	maxZones      int
+	strictPaths   bool
 }
 
 // WithZone adds a zone. Use it once per zone.
@@ -105,6 +107,15 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // Default 1000.
 func WithExchangeLimit(n int) Option { return func(c *config) { c.exchangeLimit = n } }
 
+// WithStrictPaths makes zone prefixes match paths case-sensitively and
+// with trailing dots and spaces significant, for an origin that routes
+// "/Checkout" and "/checkout." elsewhere than "/checkout" (Go's ServeMux,
+// most Unix servers). Default: a zone also covers those spellings, as
+// IIS, ASP.NET and case-insensitive routers read them. Slashes, dot
+// segments, path parameters and percent-escapes are judged the same either
+// way (see CanonicalPath).
+func WithStrictPaths() Option { return func(c *config) { c.strictPaths = true } }
+
 // WithMaxZones caps the number of zones a Room holds. Default 10000.
 func WithMaxZones(n int) Option { return func(c *config) { c.maxZones = n } }
 
@@ -135,9 +146,10 @@ type Room struct {
 }
 
 type zoneEntry struct {
-	zone  atomic.Pointer[Zone]
-	meter rateMeter
-	batch *batcher // nil unless the store is a BatchStore
+	zone     atomic.Pointer[Zone]
+	prefixes []string // the keys of the zone's Paths (pathKey); guarded by Room.mu
+	meter    rateMeter
+	batch    *batcher // nil unless the store is a BatchStore
 
 	feedMu  sync.Mutex // held while reading the feed
 	feedSeq uint64
@@ -293,13 +305,18 @@ func (r *Room) rebuildMatch() {
 	defer r.mu.Unlock()
 	m := r.matched[:0:0]
 	for _, e := range r.zones {
-		if len(e.zone.Load().Paths) > 0 {
+		paths := e.zone.Load().Paths
+		e.prefixes = e.prefixes[:0]
+		for _, p := range paths {
+			e.prefixes = append(e.prefixes, strings.TrimSuffix(pathKey(p, r.cfg.strictPaths), "/"))
+		}
+		if len(paths) > 0 {
 			m = append(m, e)
 		}
 	}
 	longest := func(e *zoneEntry) int {
 		n := 0
-		for _, p := range e.zone.Load().Paths {
+		for _, p := range e.prefixes {
 			n = max(n, len(p))
 		}
 		return n
@@ -342,23 +359,43 @@ func (r *Room) entry(name string) *zoneEntry {
 	return e
 }
 
-// Match returns the zone that protects the request: the zone with the
-// longest matching path prefix, else the zone func's answer. It does not
-// touch the store.
+// Match returns the zone that protects the request: the zone of
+// MatchPath for its URL path, else the zone func's answer. It does not
+// touch the store. Give the zone func, and the origin, the request with
+// its canonical path (CanonicalPath), as the middleware does.
 func (r *Room) Match(req *http.Request) (zone string, ok bool) {
-	path := req.URL.Path
-	r.mu.RLock()
-	for _, e := range r.matched {
-		if z := e.zone.Load(); z.matches(path) {
-			r.mu.RUnlock()
-			return z.Name, true
-		}
+	if zone, ok := r.MatchPath(req.URL.Path); ok {
+		return zone, true
 	}
-	r.mu.RUnlock()
 	if r.cfg.zoneFunc != nil {
 		return r.cfg.zoneFunc(req)
 	}
 	return "", false
+}
+
+// MatchPath returns the zone whose path prefix covers the decoded URL path
+// p, the longest prefix first. p is judged in its canonical form, with
+// parameters, trailing dots and spaces and (unless WithStrictPaths) case
+// ignored, and decoded again while percent-escapes remain; see
+// CanonicalPath. It does not consult the zone func.
+func (r *Room) MatchPath(p string) (zone string, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.matched) == 0 {
+		return "", false
+	}
+	pathKeys(p, r.cfg.strictPaths, func(key string) bool {
+		for _, e := range r.matched {
+			for _, pre := range e.prefixes {
+				if underPrefix(key, pre) {
+					zone, ok = e.zone.Load().Name, true
+					return false
+				}
+			}
+		}
+		return true
+	})
+	return zone, ok
 }
 
 // ensure returns the entry of zone, creating it from the zone func's
@@ -474,7 +511,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			if err == nil {
 				out.Place = place
 				if place.State == StateInside {
-					return r.inside(out, place.Slot)
+					return r.inside(out, place.Slot, z.Session)
 				}
 				return r.waiting(e, out, now), nil
 			}
@@ -489,7 +526,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			}
 			if ok {
 				out.Place = Place{Visitor: nv.ID, State: StateInside, Arrived: now, Slot: slot}
-				return r.inside(out, slot)
+				return r.inside(out, slot, z.Session)
 			}
 		}
 	} else {
@@ -504,7 +541,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			switch {
 			case err == nil:
 				out.Place = Place{Visitor: v.ID, State: StateInside, Arrived: v.Arrived, Slot: slot}
-				return r.inside(out, slot)
+				return r.inside(out, slot, z.Session)
 			case errors.Is(err, ErrClaimExpired):
 				return r.requeue(ctx, e, z, out, now)
 			case !errors.Is(err, ErrNotAdmitted):
@@ -532,7 +569,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 			return out, err
 		}
 		out.Place.State, out.Place.Slot = StateInside, slot
-		return r.inside(out, slot)
+		return r.inside(out, slot, z.Session)
 	}
 	return r.waiting(e, out, now), nil
 }
@@ -613,9 +650,18 @@ func (e *zoneEntry) call(ctx context.Context, s Store, op Op, visitor string, no
 	return Place{}, fmt.Errorf("waitroom: zone %q: %v is no single visitor's call", zone, op)
 }
 
-func (r *Room) inside(out Outcome, slot Slot) (Outcome, error) {
+// inside signs the access token of a visitor that holds slot. The token
+// lasts until the slot leaks, but never longer than session from now: a
+// store on its own clock (Redis TIME) ahead of the Room's would otherwise
+// issue tokens that Room.VerifyAccess refuses as too long.
+func (r *Room) inside(out Outcome, slot Slot, session time.Duration) (Outcome, error) {
 	out.State = StateInside
-	out.Access = Access{Visitor: out.Visitor.ID, Zone: out.Zone, TokenID: slot.TokenID, Expires: slot.Until}
+	now := r.Now()
+	exp := slot.Until
+	if limit := now.Add(session); exp.After(limit) {
+		exp = limit
+	}
+	out.Access = Access{Visitor: out.Visitor.ID, Zone: out.Zone, TokenID: slot.TokenID, IssuedAt: now, Expires: exp}
 	tok, err := r.Keys().SignAccess(out.Access)
 	if err != nil {
 		return out, err
@@ -633,9 +679,45 @@ func (r *Room) visitorExpiry(z Zone, now time.Time) time.Time {
 }
 
 // VerifyAccess checks an access token for zone against the Room's keys and
-// clock. It never touches the store.
+// clock, and bounds its lifetime: a token issued in the future, or that
+// outlasts the zone's Session (each with TokenLeeway), fails with
+// ErrTokenLifetime, so even a holder of the signing key cannot mint a
+// pass longer than a visit. Lowering a zone's Session thus ends the
+// longer sessions already issued. It never touches the store, which is
+// why it does not ask whether the store issued the token's id: a token is
+// checked on every protected request, and a store call there would undo
+// the edge's purpose; released and expired ids are revoked from the
+// change feed instead (see the middleware).
 func (r *Room) VerifyAccess(raw, zone string) (Access, error) {
-	return r.Keys().VerifyAccess(raw, zone, r.Now())
+	a, err := r.Keys().VerifyAccess(raw, zone, r.Now())
+	if err != nil {
+		return a, err
+	}
+	session, ok := r.session(zone)
+	if !ok {
+		return Access{}, fmt.Errorf("%w: %w: %q", ErrInvalidToken, ErrZoneNotFound, zone)
+	}
+	if a.Expires.Sub(a.IssuedAt) > session+TokenLeeway {
+		return Access{}, fmt.Errorf("%w: %w: lasts %v, the zone's session is %v",
+			ErrInvalidToken, ErrTokenLifetime, a.Expires.Sub(a.IssuedAt), session)
+	}
+	return a, nil
+}
+
+// session returns the Session of zone, or of the zone func's template for
+// a zone the Room has not made yet (another instance may have let the
+// visitor in).
+func (r *Room) session(zone string) (time.Duration, bool) {
+	if z, ok := r.Zone(zone); ok {
+		return z.Session, true
+	}
+	if r.cfg.zoneFunc == nil {
+		return 0, false
+	}
+	t := r.cfg.template
+	t.Name, t.Paths = zone, nil
+	t, err := t.withDefaults()
+	return t.Session, err == nil
 }
 
 // VerifyVisitor checks a visitor token for zone.

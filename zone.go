@@ -26,7 +26,9 @@ type Zone struct {
 	Name string
 
 	// Paths are the URL path prefixes the zone protects ("/checkout"
-	// protects /checkout and /checkout/pay, not /checkouts). Empty: the zone
+	// protects /checkout and /checkout/pay, not /checkouts), whatever
+	// their spelling: //checkout, /x/../checkout, /checkout;p, /CHECKOUT
+	// (see Room.MatchPath and WithStrictPaths). Empty: the zone
 	// is reached only through a Room's zone func (WithZoneFunc) or by name.
 	Paths []string
 
@@ -110,7 +112,7 @@ func (z Zone) withDefaults() (Zone, error) {
 		if !strings.HasPrefix(p, "/") {
 			return z, fmt.Errorf("waitroom: zone %q: path %q must start with '/'", z.Name, p)
 		}
-		paths = append(paths, strings.TrimSuffix(p, "/"))
+		paths = append(paths, strings.TrimSuffix(CanonicalPath(p), "/"))
 	}
 	z.Paths = paths
 	return z, nil
@@ -132,16 +134,6 @@ func (z Zone) fromState(s ZoneState) Zone {
 	z.OpensAt, z.ClosesAt, z.DataTTL = s.OpensAt, s.ClosesAt, s.DataTTL
 	z.version = s.Version
 	return z
-}
-
-// matches reports whether the request path falls under one of z's prefixes.
-func (z Zone) matches(path string) bool {
-	for _, p := range z.Paths {
-		if p == "" || path == p || (strings.HasPrefix(path, p) && path[len(p)] == '/') {
-			return true
-		}
-	}
-	return false
 }
 
 // ZoneFunc maps a request to a zone name, for zones that follow the URL

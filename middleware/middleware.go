@@ -6,8 +6,10 @@
 //
 // A request for a path of a zone goes through these steps:
 //
-//  1. Bypass rules (WithBypassPaths, WithBypassMethods, WithBypass) and
-//     requests no zone protects (Room.Match) pass untouched.
+//  1. The path is made canonical (waitroom.CanonicalPath: slashes merged,
+//     dot segments resolved); the next handler gets that spelling. Bypass
+//     rules (WithBypassPaths, WithBypassMethods, WithBypass) and requests
+//     no zone protects (Room.Match) pass on.
 //  2. A valid access cookie for the zone ("wr_a_<zone>") passes to the next
 //     handler, with the Access in the request context (AccessFrom). This is
 //     checked locally: a cache hit or a signature check, never a store call.
@@ -200,14 +202,21 @@ func AccessFrom(ctx context.Context) (a waitroom.Access, ok bool) {
 }
 
 // ServeHTTP answers reserved endpoints, passes bypassed and unprotected
-// requests untouched, and lets a protected request through only with a
-// valid access token.
+// requests on, and lets a protected request through only with a valid
+// access token. Every rule is judged on the request's canonical path
+// (waitroom.CanonicalPath), and a request whose path is not canonical
+// ("//checkout", "/x/../checkout", "/%2Fcheckout") reaches the next
+// handler with the canonical one, so no spelling the Handler did not judge
+// gets past it. A canonical path reaches it as it came, escapes included.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := h.e
 	if e.room == nil {
 		e.cfg.logger.Error("waitroom: middleware: Wrap was given a nil room")
 		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
 		return
+	}
+	if c := waitroom.CanonicalPath(r.URL.Path); c != r.URL.Path {
+		r = withPath(r, c)
 	}
 	path := r.URL.Path
 	if path == e.cfg.prefix || strings.HasPrefix(path, e.cfg.prefixSlash) {
@@ -230,6 +239,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.visit(w, r, zone)
+}
+
+// withPath returns a shallow copy of r whose URL path is p: the spelling
+// the Handler judged is the one the next handler sees.
+func withPath(r *http.Request, p string) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	r2.URL = &u
+	if r.RequestURI != "" {
+		r2.RequestURI = u.RequestURI()
+	}
+	return r2
 }
 
 func (e *edge) bypassed(r *http.Request) bool {

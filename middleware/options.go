@@ -150,8 +150,9 @@ func WithTemplate(t *template.Template) Option { return func(c *config) { c.page
 
 // WithBypassPaths lets requests whose URL path starts with one of the
 // prefixes pass to the next handler untouched (assets, health checks). The
-// match is a plain string prefix: "/static/" bypasses "/static/app.css".
-// Default none.
+// match is a plain string prefix of the canonical path
+// (waitroom.CanonicalPath): "/static/" bypasses "/static/app.css", not
+// "/static/../checkout". Default none.
 func WithBypassPaths(prefixes ...string) Option {
 	return func(c *config) { c.bypassPaths = append(c.bypassPaths, prefixes...) }
 }
