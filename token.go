@@ -19,13 +19,19 @@ var (
 	ErrTokenExpired = errors.New("waitroom: token expired")
 	ErrWrongZone    = errors.New("waitroom: token is for another zone")
 	ErrUnknownKey   = errors.New("waitroom: token signed with an unknown key")
+	// ErrTokenLifetime: the token was issued in the future, or lasts
+	// longer than its zone allows (an access token longer than the
+	// zone's Session). Only a holder of the signing key mints such a
+	// token; the bound limits what a leaked key buys.
+	ErrTokenLifetime = errors.New("waitroom: token lifetime out of bounds")
 )
 
 // MaxTokenLen is the longest token string that is parsed at all. Longer ones
 // are rejected before any decoding.
 const MaxTokenLen = 2048
 
-// TokenLeeway is the clock skew tolerated when checking expiry.
+// TokenLeeway is the clock skew tolerated when checking a token's expiry,
+// its issue time and its lifetime.
 const TokenLeeway = 5 * time.Second
 
 // Signing algorithms a Key may use.
@@ -175,10 +181,11 @@ type Visitor struct {
 // Access is the content of an access token: the right to be inside a zone
 // until Expires.
 type Access struct {
-	Visitor string
-	Zone    string
-	TokenID string // the bucket slot; revoked when the slot is released
-	Expires time.Time
+	Visitor  string
+	Zone     string
+	TokenID  string // the bucket slot; revoked when the slot is released
+	IssuedAt time.Time
+	Expires  time.Time
 }
 
 const (
@@ -227,6 +234,7 @@ func (r *KeyRing) SignAccess(a Access) (string, error) {
 		RegisteredClaims: jwt.RegisteredClaims{
 			Subject:   a.Visitor,
 			ID:        a.TokenID,
+			IssuedAt:  jwt.NewNumericDate(a.IssuedAt),
 			ExpiresAt: jwt.NewNumericDate(a.Expires),
 		},
 	})
@@ -264,7 +272,10 @@ func (r *KeyRing) VerifyVisitor(raw, zone string, now time.Time) (Visitor, error
 	return v, nil
 }
 
-// VerifyAccess checks an access token for zone at now.
+// VerifyAccess checks an access token for zone at now: its signature, its
+// expiry and that it was not issued after now (both with TokenLeeway). It
+// cannot know the zone's Session: Room.VerifyAccess also bounds the
+// token's lifetime by it.
 func (r *KeyRing) VerifyAccess(raw, zone string, now time.Time) (Access, error) {
 	var c accessClaims
 	if err := r.verify(raw, &c, now); err != nil {
@@ -273,10 +284,13 @@ func (r *KeyRing) VerifyAccess(raw, zone string, now time.Time) (Access, error) 
 	if c.Typ != typAccess || c.Subject == "" || c.ID == "" {
 		return Access{}, fmt.Errorf("%w: not an access token", ErrInvalidToken)
 	}
+	if c.IssuedAt == nil {
+		return Access{}, fmt.Errorf("%w: %w: no issue time", ErrInvalidToken, ErrTokenLifetime)
+	}
 	if c.Zone != zone {
 		return Access{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrWrongZone)
 	}
-	return Access{Visitor: c.Subject, Zone: c.Zone, TokenID: c.ID, Expires: c.ExpiresAt.Time}, nil
+	return Access{Visitor: c.Subject, Zone: c.Zone, TokenID: c.ID, IssuedAt: c.IssuedAt.Time, Expires: c.ExpiresAt.Time}, nil
 }
 
 var validMethods = []string{AlgHS256, AlgEdDSA}
@@ -288,6 +302,7 @@ func (r *KeyRing) verify(raw string, claims jwt.Claims, now time.Time) error {
 	p := jwt.NewParser(
 		jwt.WithValidMethods(validMethods),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
 		jwt.WithLeeway(TokenLeeway),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithStrictDecoding(),
@@ -310,6 +325,8 @@ func (r *KeyRing) verify(raw string, claims jwt.Claims, now time.Time) error {
 		return nil
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return fmt.Errorf("%w: %w", ErrInvalidToken, ErrTokenExpired)
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return fmt.Errorf("%w: %w: issued in the future", ErrInvalidToken, ErrTokenLifetime)
 	case errors.Is(err, ErrUnknownKey):
 		return fmt.Errorf("%w: %w", ErrInvalidToken, ErrUnknownKey)
 	}

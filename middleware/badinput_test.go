@@ -128,3 +128,43 @@ func TestClaimRefusesOpenRedirects(t *testing.T) {
 	}
 	assert.EqualValues(t, 1, e.origin.calls.Load())
 }
+
+// TestAccessTokenLifetimeIsBoundedByTheZone mints access tokens with the
+// Room's real key: one within the zone's session passes, one that
+// outlasts it or was issued in the future gets the waiting page.
+func TestAccessTokenLifetimeIsBoundedByTheZone(t *testing.T) {
+	e := newEnv(t, checkoutZone(1), nil) // Session: 1 minute
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	require.Equal(t, http.StatusTooManyRequests, e.client().get("/checkout").StatusCode, "the zone queues")
+	ring := testRing(t)
+	skew := waitroom.TokenLeeway
+	for _, tc := range []struct {
+		name     string
+		iat, exp time.Time
+		want     int
+	}{
+		{"the zone's session", t0, t0.Add(time.Minute), http.StatusOK},
+		{"the session and the skew", t0.Add(-time.Second), t0.Add(time.Minute + skew - time.Second), http.StatusOK},
+		{"issued within the skew", t0.Add(skew), t0.Add(skew + time.Minute), http.StatusOK},
+		{"a second past the session and the skew", t0, t0.Add(time.Minute + skew + time.Second), http.StatusTooManyRequests},
+		{"an hour", t0, t0.Add(time.Hour), http.StatusTooManyRequests},
+		{"until the year 2^62", t0, time.Unix(1<<62, 0), http.StatusTooManyRequests},
+		{"issued in the future", t0.Add(skew + time.Second), t0.Add(skew + time.Minute), http.StatusTooManyRequests},
+		{"issued at year 1", time.Time{}, t0.Add(time.Minute), http.StatusTooManyRequests},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, err := ring.SignAccess(waitroom.Access{Visitor: "v-" + tc.name, Zone: "checkout", TokenID: "t-" + tc.name,
+				IssuedAt: tc.iat, Expires: tc.exp})
+			require.NoError(t, err)
+			calls := e.origin.calls.Load()
+			res := e.client().do(http.MethodGet, "/checkout", http.Header{"Cookie": {"wr_a_checkout=" + tok}})
+			assert.Equal(t, tc.want, res.StatusCode)
+			if tc.want != http.StatusOK {
+				assert.Equal(t, calls, e.origin.calls.Load(), "reached the origin")
+				_, err := e.room.VerifyAccess(tok, "checkout")
+				assert.ErrorIs(t, err, waitroom.ErrTokenLifetime)
+				assert.ErrorIs(t, err, waitroom.ErrInvalidToken)
+			}
+		})
+	}
+}
