@@ -34,7 +34,9 @@
 // simulator's, and the report gives it apart.
 //
 // The report goes to stdout and to DIR/report.txt, the chart to
-// DIR/chart.svg (-out DIR); a progress bar to stderr. Its last line is a
+// DIR/chart.svg (-out DIR, default $TMPDIR/flashcrowd-report, so a run
+// leaves nothing in the checkout); stderr names both files at the end,
+// after the progress bar. Its last line is a
 // summary of key=value pairs. FLASHCROWD_DEBUG=1 adds a trace line each
 // second and, if any, the first line jumps with both visitors' timelines.
 package main
@@ -71,7 +73,7 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "stop the run then (default: window + 2×visitors/rate + 1m)")
 	flag.DurationVar(&cfg.Stall, "stall", 45e9, "stop when nobody was let in for this long while visitors wait")
 	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most, a third for first requests and polls, two thirds for the visitors let in; the proxy opens half as many to the origin (default capacity + 1024, at most 4000 over all instances)")
-	out := flag.String("out", "flashcrowd-report", "directory for report.txt and chart.svg")
+	out := flag.String("out", filepath.Join(os.TempDir(), "flashcrowd-report"), "directory for report.txt and chart.svg (outside the source tree by default)")
 	quiet := flag.Bool("quiet", false, "no progress bar")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
@@ -138,7 +140,10 @@ func writeOutputs(res *Result, out string, stdout *os.File) error {
 		return fmt.Errorf("waitroom: flashcrowd: %w", err)
 	}
 	if stdout != nil {
-		return res.WriteReport(stdout, chartPath)
+		if err := res.WriteReport(stdout, chartPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "flashcrowd: report in %s, chart in %s\n", filepath.Join(out, "report.txt"), chartPath)
 	}
 	return nil
 }
