@@ -39,7 +39,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	origin := flag.String("origin", "", "origin URL to protect (default: a built-in demo origin)")
 	capacity := flag.Int("capacity", 3, "visitors inside /checkout at once")
-	rate := flag.Float64("rate", 1, "admissions per second")
+	rate := flag.Float64("rate", 3, "admissions per second (with the default capacity, the fourth visitor waits for a slot, not the second)")
 	session := flag.Duration("session", time.Minute, "access lifetime (a slot leaks when it ends)")
 	storeURL := flag.String("store", "memory", "store: memory, redis://host:port/db, rediss://…, redis+cluster://h1:p,h2:p, dynamodb://TABLE?endpoint=…&region=…")
 	flag.Parse()

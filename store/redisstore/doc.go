@@ -78,6 +78,19 @@
 // gone, so the TTLs need not be exact. PutZone on a zone that is gone
 // starts it afresh (version 1, empty line and feed).
 //
+// # Persistence
+//
+// The line lives only in Redis. Run it with appendonly yes (so a restart
+// keeps every place, the order and the shared key ring) and
+// maxmemory-policy noeviction (any other policy, volatile-* included,
+// evicts places under memory pressure, since every key has a TTL). Open
+// reads both settings on every server (every master of a Cluster) and logs
+// one warning naming each one that is unsafe, or one line saying it could
+// not read them (CONFIG renamed, as on managed Redis); Store.Durability
+// tells the same to a caller. A Store that finds the shared key ring gone
+// after it had read it logs an error: every token issued before is then
+// invalid.
+//
 // # Clock
 //
 // By default every instant the store records or compares (arrivals,

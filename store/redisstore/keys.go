@@ -33,17 +33,20 @@ type sharedKey struct {
 	Active int64  `json:"active"` // unix ms from which it signs (Redis clock)
 }
 
-// Both scripts reply {ring JSON, Redis time in unix ms}.
+// Both scripts reply {ring JSON, Redis time in unix ms, 1 if the script
+// created the ring else 0}.
 var (
 	// ARGV[1]: the ring to store if there is none.
 	scriptKeysGet = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
+local created = 0
 if not v then
   v = ARGV[1]
   redis.call('SET', KEYS[1], v)
+  created = 1
 end
 local t = redis.call('TIME')
-return {v, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)}
+return {v, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), created}
 `)
 	// ARGV[1]: a new secret (base64), ARGV[2]: ms until it signs,
 	// ARGV[3]: keys kept.
@@ -64,7 +67,7 @@ ring[#ring + 1] = {id = 'shared-' .. (n + 1), secret = ARGV[1], active = active}
 while #ring > tonumber(ARGV[3]) do table.remove(ring, 1) end
 v = cjson.encode(ring)
 redis.call('SET', KEYS[1], v)
-return {v, now}
+return {v, now, 0}
 `)
 )
 
@@ -82,7 +85,10 @@ return {v, now}
 // no signing secret).
 //
 // The ring is one Redis string, <prefix>:keyring, holding JSON, without a
-// TTL.
+// TTL. A Store that finds the ring gone after it has read it once (Redis
+// restarted without persistence, evicted it, or was flushed) logs an
+// error saying so: the new ring it makes invalidates every token issued
+// before.
 func (s *Store) SharedKeys(ctx context.Context) (*waitroom.KeyRing, error) {
 	if s.closed.Load() {
 		return nil, errClosed
@@ -95,7 +101,20 @@ func (s *Store) SharedKeys(ctx context.Context) (*waitroom.KeyRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("waitroom: redisstore: %w", err)
 	}
-	return s.runKeys(ctx, scriptKeysGet, string(initial))
+	ring, created, err := s.runKeys(ctx, scriptKeysGet, string(initial))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case created && s.ringSeen.Load():
+		s.cfg.logger.Error("waitroom: redisstore: the shared key ring was lost (Redis restarted without persistence, evicted it, or was flushed) and a new one was made: " +
+			"every token issued before is now invalid, so visitors lose their places in line and their access; run Redis with appendonly yes and maxmemory-policy noeviction")
+	case created:
+		s.cfg.logger.Info("waitroom: redisstore: created the shared key ring", "key", s.keyRingKey())
+	}
+	s.ringSeen.Store(true)
+	s.ringLost.Store(created)
+	return ring, nil
 }
 
 // RotateSharedKeys adds a new random key to the shared ring and returns
@@ -121,20 +140,27 @@ func (s *Store) RotateSharedKeys(ctx context.Context, activateAfter time.Duratio
 	if err != nil {
 		return nil, fmt.Errorf("waitroom: redisstore: %w", err)
 	}
-	return s.runKeys(ctx, scriptKeysRotate, strings.Trim(string(secret), `"`), activateAfter.Milliseconds(), SharedKeysKept)
+	ring, _, err := s.runKeys(ctx, scriptKeysRotate, strings.Trim(string(secret), `"`), activateAfter.Milliseconds(), SharedKeysKept)
+	if err == nil {
+		s.ringSeen.Store(true)
+	}
+	return ring, err
 }
 
-func (s *Store) runKeys(ctx context.Context, sc *redis.Script, args ...any) (*waitroom.KeyRing, error) {
+// runKeys runs a key ring script; created reports that it made the ring.
+func (s *Store) runKeys(ctx context.Context, sc *redis.Script, args ...any) (ring *waitroom.KeyRing, created bool, err error) {
 	res, err := sc.Run(ctx, s.client, []string{s.keyRingKey()}, args...).Slice()
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, false, unavailable(err)
 	}
-	if len(res) != 2 {
-		return nil, unexpected(res)
+	if len(res) != 3 {
+		return nil, false, unexpected(res)
 	}
 	text, _ := res[0].(string)
 	now, _ := res[1].(int64)
-	return ringFromJSON(text, now)
+	made, _ := res[2].(int64)
+	ring, err = ringFromJSON(text, now)
+	return ring, made == 1, err
 }
 
 // ringFromJSON builds the ring stored as text at now (unix ms): every key
@@ -184,7 +210,9 @@ func (s *Store) FollowSharedKeys(ctx context.Context, interval time.Duration, ap
 	var last string
 	for {
 		if ring, err := s.SharedKeys(ctx); err == nil {
-			if fp := fingerprint(ring); fp != last && apply(ring) == nil {
+			// A ring made anew after a loss has the ids of the first
+			// ring, not its secret: apply it whatever its fingerprint.
+			if fp := fingerprint(ring); (fp != last || s.ringLost.Load()) && apply(ring) == nil {
 				last = fp
 			}
 		}

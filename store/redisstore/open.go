@@ -11,8 +11,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Open connects to the Redis named by rawURL, checks that it answers, and
-// returns a Store that owns the client (Close closes it). The URL forms
+// Open connects to the Redis named by rawURL, checks that it answers and
+// that its settings keep the line across a restart (one warning naming
+// each unsafe one, see Store.Durability), and returns a Store that owns
+// the client (Close closes it). The URL forms
 // are:
 //
 //	redis://[user:password@]host:port[/db][?options]          one server
@@ -37,6 +39,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 		client.Close()
 		return nil, err
 	}
+	s.logDurability(ctx)
 	return s, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,7 @@ type config struct {
 	callerClock bool
 	closeClient bool
 	maxBlocking int
+	logger      *slog.Logger
 }
 
 // WithPrefix sets the first part of every key, so that several rooms (or
@@ -79,6 +81,11 @@ func WithCloseClient() Option { return func(c *config) { c.closeClient = true } 
 // below the pool size. Default DefaultMaxBlockingReads (16).
 func WithMaxBlockingReads(n int) Option { return func(c *config) { c.maxBlocking = n } }
 
+// WithLogger sets the logger for what the store reports on its own: unsafe
+// server settings found by Open (see Store.Durability) and a lost shared
+// key ring. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
 // Store is a waitroom.Store kept in Redis. Every operation is one Lua
 // script run with EVALSHA: one round trip, atomic per zone. It is safe for
 // concurrent use, and any number of Stores (one per instance) may share a
@@ -90,6 +97,9 @@ type Store struct {
 	// clock is the latest now (unix microseconds) any call passed, for the
 	// calls that take no now, under WithCallerClock.
 	clock atomic.Int64
+
+	ringSeen atomic.Bool // a shared key ring was read or made
+	ringLost atomic.Bool // the last SharedKeys made the ring anew
 
 	blocking chan struct{} // a token per blocking XREAD in flight
 	readers  sync.WaitGroup
@@ -105,7 +115,7 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, errors.New("waitroom: redisstore: client is nil")
 	}
-	cfg := config{prefix: DefaultPrefix, feedMaxLen: DefaultFeedMaxLen, maxBlocking: DefaultMaxBlockingReads}
+	cfg := config{prefix: DefaultPrefix, feedMaxLen: DefaultFeedMaxLen, maxBlocking: DefaultMaxBlockingReads, logger: slog.Default()}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)
@@ -116,6 +126,9 @@ func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
 	}
 	if cfg.feedMaxLen < 1 {
 		return nil, fmt.Errorf("waitroom: redisstore: feed max length must be positive, got %d", cfg.feedMaxLen)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
 	}
 	if cfg.maxBlocking < 1 {
 		return nil, fmt.Errorf("waitroom: redisstore: max blocking reads must be positive, got %d", cfg.maxBlocking)
