@@ -83,13 +83,22 @@
 // The line lives only in Redis. Run it with appendonly yes (so a restart
 // keeps every place, the order and the shared key ring) and
 // maxmemory-policy noeviction (any other policy, volatile-* included,
-// evicts places under memory pressure, since every key has a TTL). Open
-// reads both settings on every server (every master of a Cluster) and logs
-// one warning naming each one that is unsafe, or one line saying it could
-// not read them (CONFIG renamed, as on managed Redis); Store.Durability
-// tells the same to a caller. A Store that finds the shared key ring gone
-// after it had read it logs an error: every token issued before is then
-// invalid.
+// evicts places under memory pressure, since every key of a zone has a
+// TTL). Open reads both settings on every server (every master of a
+// Cluster) and logs one warning naming each one that is unsafe, or one
+// line saying it could not read them (CONFIG renamed, as on managed
+// Redis), and never fails for it; Store.Durability tells the same to a
+// caller, and to users of New.
+//
+// A lost shared key ring is logged as an error, not silently replaced:
+// every token issued before is then invalid, so visitors lose their place
+// in line and their access. A Store that had read the ring and finds it
+// gone (SharedKeys, RotateSharedKeys) says so as it makes the new ring
+// (the scripts report that they made it, in the same atomic step), and
+// FollowSharedKeys says so, and applies the new ring, when another
+// instance made it: a key id seen before with another secret, or a key
+// numbered at most the newest seen but not in the ring, cannot come from
+// rotations.
 //
 // # Clock
 //

@@ -114,3 +114,22 @@ func TestLostKeyRingIsLoud(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, logs.lines("ERROR"), 1, "said once")
 }
+
+// TestDurabilityThroughAutoPipeline: Durability reads the settings
+// through any client, an AutoPipeliner too, and finds what the server
+// says.
+func TestDurabilityThroughAutoPipeline(t *testing.T) {
+	client := sharedClient(t)
+	ctx := t.Context()
+	ap, err := client.AutoPipeline()
+	require.NoError(t, err)
+	s, err := redisstore.New(ap)
+	require.NoError(t, err)
+	defer s.Close()
+	findings, err := s.Durability(ctx)
+	require.NoError(t, err)
+	appendonly, err := client.ConfigGet(ctx, "appendonly").Result()
+	require.NoError(t, err)
+	named := slices.ContainsFunc(findings, func(f string) bool { return strings.Contains(f, "appendonly is") })
+	assert.Equal(t, appendonly["appendonly"] != "yes", named, "findings %v", findings)
+}

@@ -2,8 +2,12 @@ package redisstore_test
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,16 +157,25 @@ func TestOpen(t *testing.T) {
 }
 
 // TestOpenCluster: the redis+cluster:// form reaches every master of a
-// Cluster from the seeds it lists.
+// Cluster from the seeds it lists, and Open's one warning names the
+// setting of every master (run without appendonly).
 func TestOpenCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a Redis Cluster")
 	}
 	addrs := startCluster(t)
 	ctx := t.Context()
-	s, err := redisstore.Open(ctx, "redis+cluster://"+addrs[0]+","+addrs[1])
+	logs := &logBuffer{}
+	s, err := redisstore.Open(ctx, "redis+cluster://"+addrs[0]+","+addrs[1],
+		redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	require.NoError(t, err)
 	defer s.Close()
+	warnings := logs.lines("WARN")
+	require.Len(t, warnings, 1, "one warning for the whole Cluster")
+	for _, addr := range addrs {
+		assert.Contains(t, warnings[0], addr+": appendonly is", "the warning names every master")
+	}
+	assert.Empty(t, logs.lines("INFO"), "every master answered")
 	for i := range 20 {
 		zone := waitroom.ZoneState{Name: fmt.Sprintf("open-%d", i), Capacity: 1, AdmitPerSecond: 1,
 			Session: time.Minute, ClaimWindow: time.Minute, AbandonAfter: time.Minute, DataTTL: time.Hour}
@@ -174,4 +187,113 @@ func TestOpenCluster(t *testing.T) {
 	ring, err := s.SharedKeys(ctx)
 	require.NoError(t, err)
 	assert.NotEmpty(t, ring.Keys())
+}
+
+// ringJSON is a shared key ring as another instance stores it: one key
+// per id, a fresh random secret each, all active.
+func ringJSON(ids ...string) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		secret := make([]byte, 32)
+		crand.Read(secret)
+		fmt.Fprintf(&b, `{"id":%q,"secret":%q,"active":0}`, id, base64.StdEncoding.EncodeToString(secret))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// TestFollowSharedKeysAfterLoss: when the ring a follower holds is gone
+// from Redis and another instance made a new one (same first key id, new
+// secret; or lower key ids than the follower's newest), the follower
+// applies the new ring and logs the loss once, as an error; a rotation
+// after it is no loss.
+func TestFollowSharedKeysAfterLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before []string // the ring the follower holds
+		after  []string // the ring another instance made after the loss
+	}{
+		{"same ids", []string{"shared-1"}, []string{"shared-1"}},
+		{"lower ids", []string{"shared-4", "shared-5"}, []string{"shared-1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := testPrefix()
+			client := sharedClient(t)
+			key := prefix + ":keyring"
+			t.Cleanup(func() { client.Del(context.Background(), key) })
+			ctx, cancel := context.WithCancel(t.Context())
+			require.NoError(t, client.Set(ctx, key, ringJSON(tc.before...), 0).Err())
+
+			logs := &logBuffer{}
+			b := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+			rings := make(chan *waitroom.KeyRing, 16)
+			done := make(chan error, 1)
+			go func() {
+				done <- b.FollowSharedKeys(ctx, 10*time.Millisecond, func(r *waitroom.KeyRing) error {
+					rings <- r
+					return nil
+				})
+			}()
+			defer func() { cancel(); <-done }()
+			next := func() *waitroom.KeyRing {
+				t.Helper()
+				select {
+				case r := <-rings:
+					return r
+				case <-time.After(10 * time.Second):
+					t.Fatal("FollowSharedKeys applied no ring within 10s")
+					return nil
+				}
+			}
+			first := next()
+			assert.Equal(t, tc.before, keyIDs(first))
+			assert.Empty(t, logs.lines("ERROR"))
+
+			// The ring is lost and another instance makes a new one.
+			require.NoError(t, client.Set(ctx, key, ringJSON(tc.after...), 0).Err())
+			lost := next()
+			assert.Equal(t, tc.after, keyIDs(lost), "the new ring is applied")
+			assert.NotEqual(t, first.SigningKey().Secret(), lost.SigningKey().Secret())
+			errs := logs.lines("ERROR")
+			require.Len(t, errs, 1, "the loss is logged")
+			assert.Contains(t, errs[0], "shared key ring was lost")
+			assert.Contains(t, errs[0], "every token issued before is now invalid")
+
+			a := newStore(t, client, redisstore.WithPrefix(prefix))
+			_, err := a.RotateSharedKeys(ctx, 0)
+			require.NoError(t, err)
+			next()
+			assert.Len(t, logs.lines("ERROR"), 1, "a rotation is no loss, and the loss is said once")
+		})
+	}
+}
+
+// TestRotateLostKeyRingIsLoud: a rotation that finds the ring gone makes
+// a new one, and the Store that had read the ring logs the loss once.
+func TestRotateLostKeyRingIsLoud(t *testing.T) {
+	prefix := testPrefix()
+	client := sharedClient(t)
+	ctx := t.Context()
+	logs := &logBuffer{}
+	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	t.Cleanup(func() { client.Del(context.Background(), prefix+":keyring") })
+
+	first, err := s.SharedKeys(ctx)
+	require.NoError(t, err)
+	require.NoError(t, client.Del(ctx, prefix+":keyring").Err())
+	rotated, err := s.RotateSharedKeys(ctx, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"shared-1"}, keyIDs(rotated), "a ring made anew")
+	assert.NotEqual(t, first.SigningKey().Secret(), rotated.SigningKey().Secret())
+	errs := logs.lines("ERROR")
+	require.Len(t, errs, 1)
+	assert.Contains(t, errs[0], "shared key ring was lost")
+
+	_, err = s.RotateSharedKeys(ctx, 0)
+	require.NoError(t, err)
+	assert.Len(t, logs.lines("ERROR"), 1, "said once")
 }

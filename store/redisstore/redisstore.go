@@ -99,7 +99,6 @@ type Store struct {
 	clock atomic.Int64
 
 	ringSeen atomic.Bool // a shared key ring was read or made
-	ringLost atomic.Bool // the last SharedKeys made the ring anew
 
 	blocking chan struct{} // a token per blocking XREAD in flight
 	readers  sync.WaitGroup
