@@ -14,7 +14,7 @@
 // lets the next visitors in: in queue order, only into free slots, at most
 // AdmitPerSecond. An admitted visitor claims its slot when it comes back
 // (ClaimWindow), and the slot leaks when its Session ends or is released
-// early (Room.Release, or the Waitroom-Release response header). A waiting
+// early ([Room.Release], or the Waitroom-Release response header). A waiting
 // visitor keeps its place by being seen: each request of its page
 // ([Room.Status]) or, while the page holds a push connection open, a
 // heartbeat ([Room.Heartbeat], one store write); one not seen for
@@ -25,8 +25,9 @@
 // or Redis Cluster, store/dynamostore on DynamoDB. Each Store operation is
 // atomic; the algorithm lives in this package. Every change is written with
 // an event in the same atomic step, and every Room reads that change feed in
-// order: it is how an instance learns that a slot freed elsewhere, and how
-// the middleware's edge cache and the live waiting page stay current.
+// order and hands it to its subscribers ([Room.Subscribe]): it is how an
+// instance learns that a slot freed elsewhere, and how the middleware's
+// edge cache and the live waiting page stay current.
 //
 // A crowd arriving at once is many small store calls at once. Over a store
 // that implements [BatchStore] (redisstore does), a Room gathers
@@ -42,7 +43,9 @@
 // Package middleware wraps an http.Handler (your app, or an
 // httputil.ReverseProxy) with the waiting room: zone matching, cookies, the
 // waiting page and its JSON twin, the edge cache of "zone full" decisions
-// and verified tokens.
+// and verified tokens. It uses only the Room's exported methods
+// ([Room.Visit], [Room.Claim], [Room.VerifyAccess] and the like), so an
+// app that serves its own waiting page can do what it does.
 //
 // # Guarantees
 //

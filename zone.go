@@ -118,6 +118,10 @@ func (z Zone) withDefaults() (Zone, error) {
 	return z, nil
 }
 
+// Version returns the settings version the store assigned (0 before the
+// zone was stored).
+func (z Zone) Version() uint64 { return z.version }
+
 // state is the part of z the store keeps.
 func (z Zone) state() ZoneState {
 	return ZoneState{

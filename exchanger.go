@@ -1,0 +1,69 @@
+package waitroom
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// This file holds the exchanger: the step that lets the next visitors in
+// line into a zone's leaky bucket as slots free, and the goroutine that
+// runs it every tick.
+
+// exchange runs one exchange step for zone at the Room's clock.
+func (r *Room) exchange(ctx context.Context, zone string) (Exchange, error) {
+	x, err := r.store.Exchange(ctx, zone, r.Now(), r.cfg.exchangeLimit)
+	if errors.Is(err, ErrZoneNotFound) {
+		// The zone's data expired (sale over) or the store lost it;
+		// nothing to admit.
+		return x, nil
+	}
+	return x, err
+}
+
+// maxExchangesInFlight bounds the exchange steps of one zone that an
+// exchanger has started and not seen finish.
+const maxExchangesInFlight = 8
+
+// exchanger starts zone's exchange step every tick until the Room closes.
+// A step does not wait for the previous one: on a busy instance a store
+// round trip can take longer than a tick, and the admission rate's credit
+// is capped at a quarter second's worth, so waiting would turn every slow
+// round trip into lost admissions. Steps are atomic in the store and safe
+// to run at once; at most maxExchangesInFlight run at a time, and a tick
+// that finds them all running is skipped.
+func (r *Room) exchanger(zone string) {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.tick)
+	defer t.Stop()
+	var steps sync.WaitGroup
+	defer steps.Wait()
+	slots := make(chan struct{}, maxExchangesInFlight)
+	var failing atomic.Bool
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-t.C:
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			continue
+		}
+		steps.Go(func() {
+			defer func() { <-slots }()
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			_, err := r.exchange(ctx, zone)
+			cancel()
+			switch {
+			case err != nil && r.ctx.Err() == nil && failing.CompareAndSwap(false, true):
+				r.cfg.logger.Warn("waitroom: exchange failed", "zone", zone, "err", err)
+			case err == nil && failing.CompareAndSwap(true, false):
+				r.cfg.logger.Info("waitroom: exchange recovered", "zone", zone)
+			}
+		})
+	}
+}
