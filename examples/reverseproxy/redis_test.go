@@ -1,39 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom/waitroomtest"
 )
-
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemoWarnsOfRedisWithoutPersistence starts the demo against a real
 // redis-server run without appendonly: the demo's log carries one warning
@@ -55,9 +36,9 @@ func TestDemoWarnsOfRedisWithoutPersistence(t *testing.T) {
 	require.NoError(t, srv.Start())
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
 
-	logs := &syncBuffer{}
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(logs, nil)))
+	logs := &waitroomtest.Log{}
+	prev := slog.Default() // the demo logs there, and so does the store by default
+	slog.SetDefault(logs.Logger())
 	t.Cleanup(func() { slog.SetDefault(prev) })
 
 	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
@@ -74,12 +55,7 @@ func TestDemoWarnsOfRedisWithoutPersistence(t *testing.T) {
 	require.NoError(t, err)
 	defer cleanup()
 
-	var warnings []string
-	for _, l := range strings.Split(logs.String(), "\n") {
-		if strings.Contains(l, "level=WARN") {
-			warnings = append(warnings, l)
-		}
-	}
+	warnings := logs.Lines("WARN")
 	require.Len(t, warnings, 1, logs.String())
 	assert.Contains(t, warnings[0], `appendonly is \"no\"`)
 	assert.NotContains(t, warnings[0], "maxmemory-policy")

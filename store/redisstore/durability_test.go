@@ -1,50 +1,24 @@
 package redisstore_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom/store/redisstore"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
-// logBuffer is a slog handler's output, safe for concurrent writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) lines(level string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []string
-	for _, l := range strings.Split(b.buf.String(), "\n") {
-		if strings.Contains(l, "level="+level) {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // openLogged opens a store on the server at addr with its log captured.
-func openLogged(t *testing.T, addr string) (*redisstore.Store, *logBuffer) {
+func openLogged(t *testing.T, addr string) (*redisstore.Store, *waitroomtest.Log) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &waitroomtest.Log{}
 	s, err := redisstore.Open(context.Background(), "redis://"+addr+"/0",
-		redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+		redisstore.WithLogger(logs.Logger()))
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s, logs
@@ -64,7 +38,7 @@ func TestOpenWarnsOfSettingsThatLoseTheLine(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startServer(t, tc.args...)
 			_, logs := openLogged(t, srv.addr())
-			warnings := logs.lines("WARN")
+			warnings := logs.Lines("WARN")
 			if tc.names == nil {
 				assert.Empty(t, warnings)
 				return
@@ -84,8 +58,8 @@ func TestOpenWarnsOfSettingsThatLoseTheLine(t *testing.T) {
 func TestOpenSaysWhenItCannotReadTheSettings(t *testing.T) {
 	srv := startServer(t, "--rename-command", "CONFIG", "")
 	_, logs := openLogged(t, srv.addr())
-	assert.Empty(t, logs.lines("WARN"))
-	info := logs.lines("INFO")
+	assert.Empty(t, logs.Lines("WARN"))
+	info := logs.Lines("INFO")
 	require.Len(t, info, 1)
 	assert.Contains(t, info[0], "cannot check")
 }
@@ -99,20 +73,20 @@ func TestLostKeyRingIsLoud(t *testing.T) {
 	again, err := s.SharedKeys(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, first.SigningKey().Secret(), again.SigningKey().Secret())
-	assert.Empty(t, logs.lines("ERROR"), "the ring made at first is no loss")
+	assert.Empty(t, logs.Lines("ERROR"), "the ring made at first is no loss")
 
 	require.NoError(t, s.Client().FlushAll(ctx).Err()) // what a restart without persistence leaves
 	lost, err := s.SharedKeys(ctx)
 	require.NoError(t, err)
 	assert.NotEqual(t, first.SigningKey().Secret(), lost.SigningKey().Secret())
-	errs := logs.lines("ERROR")
+	errs := logs.Lines("ERROR")
 	require.Len(t, errs, 1)
 	assert.Contains(t, errs[0], "shared key ring was lost")
 	assert.Contains(t, errs[0], "every token issued before is now invalid")
 
 	_, err = s.SharedKeys(ctx)
 	require.NoError(t, err)
-	assert.Len(t, logs.lines("ERROR"), 1, "said once")
+	assert.Len(t, logs.Lines("ERROR"), 1, "said once")
 }
 
 // TestDurabilityThroughAutoPipeline: Durability reads the settings

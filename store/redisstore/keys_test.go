@@ -5,7 +5,6 @@ import (
 	crand "crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/store/redisstore"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
 // testPrefix returns a key prefix of its own for a test that writes
@@ -165,17 +165,17 @@ func TestOpenCluster(t *testing.T) {
 	}
 	addrs := startCluster(t)
 	ctx := t.Context()
-	logs := &logBuffer{}
+	logs := &waitroomtest.Log{}
 	s, err := redisstore.Open(ctx, "redis+cluster://"+addrs[0]+","+addrs[1],
-		redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+		redisstore.WithLogger(logs.Logger()))
 	require.NoError(t, err)
 	defer s.Close()
-	warnings := logs.lines("WARN")
+	warnings := logs.Lines("WARN")
 	require.Len(t, warnings, 1, "one warning for the whole Cluster")
 	for _, addr := range addrs {
 		assert.Contains(t, warnings[0], addr+": appendonly is", "the warning names every master")
 	}
-	assert.Empty(t, logs.lines("INFO"), "every master answered")
+	assert.Empty(t, logs.Lines("INFO"), "every master answered")
 	for i := range 20 {
 		zone := waitroom.ZoneState{Name: fmt.Sprintf("open-%d", i), Capacity: 1, AdmitPerSecond: 1,
 			Session: time.Minute, ClaimWindow: time.Minute, AbandonAfter: time.Minute, DataTTL: time.Hour}
@@ -228,8 +228,8 @@ func TestFollowSharedKeysAfterLoss(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			require.NoError(t, client.Set(ctx, key, ringJSON(tc.before...), 0).Err())
 
-			logs := &logBuffer{}
-			b := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+			logs := &waitroomtest.Log{}
+			b := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(logs.Logger()))
 			rings := make(chan *waitroom.KeyRing, 16)
 			done := make(chan error, 1)
 			go func() {
@@ -251,14 +251,14 @@ func TestFollowSharedKeysAfterLoss(t *testing.T) {
 			}
 			first := next()
 			assert.Equal(t, tc.before, keyIDs(first))
-			assert.Empty(t, logs.lines("ERROR"))
+			assert.Empty(t, logs.Lines("ERROR"))
 
 			// The ring is lost and another instance makes a new one.
 			require.NoError(t, client.Set(ctx, key, ringJSON(tc.after...), 0).Err())
 			lost := next()
 			assert.Equal(t, tc.after, keyIDs(lost), "the new ring is applied")
 			assert.NotEqual(t, first.SigningKey().Secret(), lost.SigningKey().Secret())
-			errs := logs.lines("ERROR")
+			errs := logs.Lines("ERROR")
 			require.Len(t, errs, 1, "the loss is logged")
 			assert.Contains(t, errs[0], "shared key ring was lost")
 			assert.Contains(t, errs[0], "every token issued before is now invalid")
@@ -267,7 +267,7 @@ func TestFollowSharedKeysAfterLoss(t *testing.T) {
 			_, err := a.RotateSharedKeys(ctx, 0)
 			require.NoError(t, err)
 			next()
-			assert.Len(t, logs.lines("ERROR"), 1, "a rotation is no loss, and the loss is said once")
+			assert.Len(t, logs.Lines("ERROR"), 1, "a rotation is no loss, and the loss is said once")
 		})
 	}
 }
@@ -278,8 +278,8 @@ func TestRotateLostKeyRingIsLoud(t *testing.T) {
 	prefix := testPrefix()
 	client := sharedClient(t)
 	ctx := t.Context()
-	logs := &logBuffer{}
-	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	logs := &waitroomtest.Log{}
+	s := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(logs.Logger()))
 	t.Cleanup(func() { client.Del(context.Background(), prefix+":keyring") })
 
 	first, err := s.SharedKeys(ctx)
@@ -289,11 +289,11 @@ func TestRotateLostKeyRingIsLoud(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"shared-1"}, keyIDs(rotated), "a ring made anew")
 	assert.NotEqual(t, first.SigningKey().Secret(), rotated.SigningKey().Secret())
-	errs := logs.lines("ERROR")
+	errs := logs.Lines("ERROR")
 	require.Len(t, errs, 1)
 	assert.Contains(t, errs[0], "shared key ring was lost")
 
 	_, err = s.RotateSharedKeys(ctx, 0)
 	require.NoError(t, err)
-	assert.Len(t, logs.lines("ERROR"), 1, "said once")
+	assert.Len(t, logs.Lines("ERROR"), 1, "said once")
 }
