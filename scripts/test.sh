@@ -74,8 +74,8 @@ fuzztime="${WAITROOM_FUZZTIME:-20000x}"
 for pkg in $(go list ./...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		say "fuzzing $target in $pkg for $fuzztime"
-		if ! go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" >/tmp/waitroom-fuzz.log 2>&1; then
-			cat /tmp/waitroom-fuzz.log >&2
+		if ! out="$(go test -run '^$' -fuzz "^$target\$" -fuzztime "$fuzztime" "$pkg" 2>&1)"; then
+			printf '%s\n' "$out" >&2
 			say "$target in $pkg failed: the input is kept under its testdata/fuzz"
 			exit 1
 		fi
