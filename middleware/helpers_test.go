@@ -282,6 +282,9 @@ type report struct {
 	OpensAt           *string `json:"opens_at"`
 	RetryAfterSeconds int     `json:"retry_after_seconds"`
 	Progress          int     `json:"progress"`
+	ETAText           string  `json:"eta_text"`
+	ETARangeText      *string `json:"eta_range_text"`
+	StatusURL         string  `json:"status_url"`
 	ClaimURL          string  `json:"claim_url"`
 }
 

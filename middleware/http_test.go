@@ -91,6 +91,65 @@ func (c *client) getJSONWith(accept string) (*http.Response, report) {
 	return c.getJSON("/checkout")
 }
 
+// The waiting page's ETA says what the Room knows and no more: its
+// headline and its range agree.
+func TestWaitingPageETAIsHonest(t *testing.T) {
+	z := checkoutZone(1)
+	z.Session = 5 * time.Minute // the slowest the line can go: 5 minutes a place
+	e := newEnv(t, z, nil)
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+
+	// Right after the start no admission rate is measured: the estimate is
+	// the slowest the line can go, and the turn may come at the next tick.
+	b := e.client()
+	res := b.get("/checkout")
+	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	assert.Contains(t, body(res), `Estimated wait: <span id="wr-eta">up to 5 minutes</span><span id="wr-eta-range" class="muted"></span>`)
+	_, rep := b.getJSON("/checkout")
+	assert.EqualValues(t, 1, rep.Position)
+	assert.EqualValues(t, 1, rep.ETALowSeconds)
+	assert.EqualValues(t, 300, rep.ETASeconds)
+	assert.Equal(t, "up to 5 minutes", rep.ETAText)
+	assert.Nil(t, rep.ETARangeText, "a range that says the headline again")
+
+	// Once a rate is measured (one entry in the last 30 s), the estimate is
+	// half a minute, within a range that starts under a minute.
+	e.step(t)
+	e.clock.Advance(2 * time.Second) // past the cached standing, the entry's second is full
+	res, rep = b.getJSON("/checkout")
+	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	assert.EqualValues(t, 30, rep.ETASeconds)
+	assert.Equal(t, "less than a minute", rep.ETAText)
+	require.NotNil(t, rep.ETARangeText)
+	assert.Equal(t, "up to 5 minutes", *rep.ETARangeText)
+	assert.Contains(t, body(b.get("/checkout")), `<span id="wr-eta">less than a minute</span><span id="wr-eta-range" class="muted"> (up to 5 minutes)</span>`)
+}
+
+// A JSON client that follows the waiting page's links comes back to the
+// URL it asked for, path and query, as the page does.
+func TestJSONClientReturnsToTheURLItAskedFor(t *testing.T) {
+	e := newEnv(t, checkoutZone(1), nil)
+	a := e.client()
+	require.Equal(t, http.StatusOK, a.get("/checkout").StatusCode)
+	b := e.client()
+	res, rep := b.getJSON("/checkout?seat=7&row=b")
+	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	require.Equal(t, "waiting", rep.State)
+	assert.Equal(t, "/.waitroom/status?return=%2Fcheckout%3Fseat%3D7%26row%3Db&zone=checkout", rep.StatusURL)
+	assert.Empty(t, rep.ClaimURL, "no claim while waiting")
+
+	require.Equal(t, http.StatusOK, a.get("/checkout/done").StatusCode)
+	e.step(t)
+	res, rep = b.getJSON(rep.StatusURL)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Equal(t, "admitted", rep.State)
+	assert.Equal(t, "/.waitroom/claim?return=%2Fcheckout%3Fseat%3D7%26row%3Db&zone=checkout", rep.ClaimURL)
+	res = b.get(rep.ClaimURL)
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.Equal(t, "/checkout?seat=7&row=b", res.Header.Get("Location"))
+	assert.True(t, strings.HasPrefix(body(b.get(res.Header.Get("Location"))), "inside "), "the visitor is let in there")
+}
+
 func TestAccessCookieAttributes(t *testing.T) {
 	e := newEnv(t, checkoutZone(2), nil)
 	res := e.client().get("/checkout")
@@ -219,7 +278,7 @@ func TestCustomTemplate(t *testing.T) {
 	res := e.client().get("/checkout/x")
 	assert.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
 	assert.Equal(t,
-		"waiting|checkout|1|0|6|/_queue/status?zone=checkout|/_queue/claim?return=%2Fcheckout%2Fx&amp;zone=checkout|/checkout/x|about 1 minute|503",
+		"waiting|checkout|1|0|6|/_queue/status?zone=checkout|/_queue/claim?return=%2Fcheckout%2Fx&amp;zone=checkout|/checkout/x|up to 1 minute|503",
 		body(res))
 
 	broken := template.Must(template.New("broken").Parse(`{{.NoSuchField}}`))
@@ -260,7 +319,8 @@ func TestAccessFromDerivedContexts(t *testing.T) {
 // 4 KB net/http writes at once: a repeat request costs one write.
 func TestWaitingPageFitsOneWrite(t *testing.T) {
 	z := checkoutZone(1)
-	z.Session = time.Hour // a wait of hours, with a range
+	z.Session = time.Hour    // a wait of hours, with a range
+	z.AdmitPerSecond = 0.015 // from at least 2 minutes: the range's longest words
 	e := newEnv(t, z, nil)
 	srv := httptest.NewServer(e.h)
 	t.Cleanup(srv.Close)

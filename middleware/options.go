@@ -61,6 +61,10 @@ type config struct {
 	pushInterval   time.Duration
 	maxRetryAfter  int // seconds, at least 1
 	maxRetryAfterD time.Duration
+
+	// Not options: tests set them (export_test.go).
+	writeTimeout time.Duration                                  // how long a push frame may take to be written
+	ticker       func(time.Duration) (<-chan time.Time, func()) // the notifier's keepalive tick and its stop
 }
 
 func newConfig(opts []Option) config {
@@ -118,6 +122,12 @@ func newConfig(opts []Option) config {
 		c.maxRetryAfterD = DefaultMaxRetryAfter
 	}
 	c.maxRetryAfter = max(1, int(c.maxRetryAfterD/time.Second))
+	if c.writeTimeout <= 0 {
+		c.writeTimeout = defaultWriteTimeout
+	}
+	if c.ticker == nil {
+		c.ticker = wallTicker
+	}
 	return c
 }
 

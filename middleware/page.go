@@ -8,12 +8,16 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/waitroom/waitroom"
 )
+
+// This file turns where a visitor stands into what it is shown: a standing
+// (the Room's word) becomes a PageData (the template's variables), which
+// becomes the waiting page or its JSON form, a report; rendered responses
+// are kept in the edge cache.
 
 //go:embed page.html
 var pageHTML string
@@ -30,6 +34,26 @@ const (
 
 // unavailableRetry is the Retry-After, in seconds, of a 503.
 const unavailableRetry = 5
+
+// standing is where a visitor stands as the Room reported it at a moment:
+// what the waiting page shows, with the place's queue number and last
+// heartbeat for its push connection.
+type standing struct {
+	state   waitroom.VisitorState
+	ahead   int64
+	eta     waitroom.ETA
+	opensAt time.Time
+	arrived time.Time
+	seq     uint64    // the place's queue number
+	seen    time.Time // its last heartbeat
+	at      time.Time // Room clock of the report
+}
+
+// standingOf is the standing a Room call reported at at.
+func standingOf(out waitroom.Outcome, at time.Time) standing {
+	return standing{state: out.State, ahead: out.Place.Ahead, eta: out.ETA, opensAt: out.OpensAt, arrived: out.Visitor.Arrived,
+		seq: out.Place.Seq, seen: out.Place.LastSeen, at: at}
+}
 
 // PageData is what the waiting page template (built-in or WithTemplate) is
 // executed with: these fields are the template's variables ({{.Position}},
@@ -60,8 +84,11 @@ type PageData struct {
 	Ahead int64
 	// ETA is the expected wait; ETALow and ETAHigh bound it.
 	ETA, ETALow, ETAHigh time.Duration
-	// ETAText reads ETA in words ("about 4 minutes"), ETARangeText the
-	// range ("between 2 and 9 minutes").
+	// ETAText reads ETA in words ("about 4 minutes", or "up to 9 minutes"
+	// when the estimate is ETAHigh itself), ETARangeText the range
+	// ("between 2 and 9 minutes", "up to 9 minutes"; empty when it says
+	// nothing more). The two agree: the figure of ETAText lies within
+	// the range, whose lower bound is rounded down and upper bound up.
 	ETAText, ETARangeText string
 	// Progress is the share of the wait behind the visitor, 0-100.
 	Progress int
@@ -88,7 +115,8 @@ type PageData struct {
 	WebSocketURL, EventsURL string
 }
 
-// report is the JSON form of a visitor's standing.
+// report is the JSON form of a PageData: the body of the waiting page's
+// JSON, of the status endpoint and of every push message.
 type report struct {
 	State             string `json:"state"`
 	Zone              string `json:"zone"`
@@ -102,6 +130,7 @@ type report struct {
 	Progress          int    `json:"progress"`
 	ETAText           string `json:"eta_text,omitempty"`
 	ETARangeText      string `json:"eta_range_text,omitempty"`
+	StatusURL         string `json:"status_url,omitempty"` // the waiting page's JSON only (Handler.render)
 	ClaimURL          string `json:"claim_url,omitempty"`
 }
 
@@ -121,13 +150,13 @@ func (d *PageData) report() report {
 func secondsOf(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 
 // returnURL is where a visitor goes back to once let in: the protected URL
-// it asked for, or for a reserved endpoint its "return" parameter (a path
-// on this site outside the prefix), else "/".
-func (e *edge) returnURL(r *http.Request) string {
+// it asked for (path and query), or for a reserved endpoint its "return"
+// parameter (a path on this site outside the prefix), else "/".
+func (c *config) returnURL(r *http.Request) string {
 	ret := r.URL.RequestURI()
-	if p := r.URL.Path; p == e.cfg.prefix || strings.HasPrefix(p, e.cfg.prefixSlash) {
+	if p := r.URL.Path; p == c.prefix || strings.HasPrefix(p, c.prefixSlash) {
 		ret = r.URL.Query().Get("return")
-		if strings.HasPrefix(ret, e.cfg.prefixSlash) || ret == e.cfg.prefix {
+		if strings.HasPrefix(ret, c.prefixSlash) || ret == c.prefix {
 			ret = ""
 		}
 	}
@@ -137,11 +166,11 @@ func (e *edge) returnURL(r *http.Request) string {
 	return ret
 }
 
-// pageData describes a visitor's standing for the page and the JSON; ret
-// is the visitor's return URL (returnURL).
+// pageData describes a visitor's standing at now for the page and the
+// JSON; ret is the visitor's return URL (config.returnURL).
 func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 	d := &PageData{State: s.state.String(), Zone: zone, StatusURL: e.cfg.prefix + "/status?zone=" + zone, ReturnURL: ret}
-	q := url.Values{"zone": {zone}, "return": {ret}}.Encode()
+	q := endpointQuery(zone, ret)
 	d.ClaimURL = e.cfg.prefix + "/claim?" + q
 	if e.cfg.websocket {
 		d.WebSocketURL = e.cfg.prefix + "/ws?" + q
@@ -160,7 +189,7 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 		d.Ahead = max(s.ahead, 0)
 		d.Position = d.Ahead + 1
 		d.ETA, d.ETALow, d.ETAHigh = s.eta.Expected, s.eta.Low, s.eta.High
-		d.ETAText, d.ETARangeText = etaText(s.eta.Expected), etaRangeText(s.eta.Low, s.eta.High)
+		d.ETAText, d.ETARangeText = etaWords(s.eta)
 		d.Progress = progress(now.Sub(s.arrived), s.eta.Expected)
 		d.RetryAfter = e.retryAfter(zone, s.eta.Expected)
 	case waitroom.StateAdmitted, waitroom.StateInside:
@@ -170,6 +199,13 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 		d.StatusCode = http.StatusGone
 	}
 	return d
+}
+
+// endpointQuery is the query of the endpoints that send a visitor of zone
+// back to ret in the end: claim, ws, events, and the status endpoint whose
+// claim_url does.
+func endpointQuery(zone, ret string) string {
+	return url.Values{"zone": {zone}, "return": {ret}}.Encode()
 }
 
 // retryAfter is the RetryAfter of a visitor of zone waiting for eta.
@@ -207,54 +243,16 @@ func progress(elapsed, rest time.Duration) int {
 	return min(max(p, 0), 99)
 }
 
-// spell reads d in a unit fit for a wait: minutes up to 90, hours up to
-// 48, days beyond.
-func spell(d time.Duration) (n int64, unit string) {
-	switch {
-	case d <= 90*time.Minute:
-		return max(1, int64(math.Ceil(d.Minutes()))), "minute"
-	case d <= 48*time.Hour:
-		return int64(math.Round(d.Hours())), "hour"
-	}
-	return int64(math.Min(math.Round(d.Hours()/24), 1e6)), "day"
-}
-
-func plural(n int64, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return strconv.FormatInt(n, 10) + " " + unit + "s"
-}
-
-func etaText(d time.Duration) string {
-	if d < time.Minute {
-		return "less than a minute"
-	}
-	return "about " + plural(spell(d))
-}
-
-func etaRangeText(lo, hi time.Duration) string {
-	a, ua := spell(lo)
-	b, ub := spell(hi)
-	switch {
-	case a == b && ua == ub:
-		return ""
-	case ua == ub:
-		return "between " + strconv.FormatInt(a, 10) + " and " + plural(b, ub)
-	}
-	return "between " + plural(a, ua) + " and " + plural(b, ub)
-}
-
 // serveStanding answers a protected request of a visitor who is not let
 // in: the waiting page or the "sale has ended" page, as HTML or JSON.
-func (e *edge) serveStanding(w http.ResponseWriter, r *http.Request, zone string, s standing, now time.Time) {
-	e.serve(w, r, zone, s, false, now)
+func (h *Handler) serveStanding(w http.ResponseWriter, r *http.Request, zone string, s standing, now time.Time) {
+	h.serve(w, r, zone, s, false, now)
 }
 
 // serveUnavailable answers a protected request while the store cannot be
 // reached and the policy is FailClosed.
-func (e *edge) serveUnavailable(w http.ResponseWriter, r *http.Request, zone string) {
-	e.serve(w, r, zone, standing{}, true, e.room.Now())
+func (h *Handler) serveUnavailable(w http.ResponseWriter, r *http.Request, zone string) {
+	h.serve(w, r, zone, standing{}, true, h.e.room.Now())
 }
 
 // pageCacheSize is the number of rendered responses kept (pages and JSON
@@ -300,7 +298,8 @@ var busyPage = []byte("<!doctype html><html lang=\"en\"><title>Please wait</titl
 // serve answers a protected request with the visitor's standing (or, if
 // unavailable, the "please wait" of a store failure), from the rendered
 // responses when one was made for the same key.
-func (e *edge) serve(w http.ResponseWriter, r *http.Request, zone string, s standing, unavailable bool, now time.Time) {
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, zone string, s standing, unavailable bool, now time.Time) {
+	e := h.e
 	asJSON := acceptsJSON(r)
 	k := pageKey{zone: zone, uri: r.URL.RequestURI(), json: asJSON, unavailable: unavailable}
 	if !unavailable {
@@ -315,32 +314,38 @@ func (e *edge) serve(w http.ResponseWriter, r *http.Request, zone string, s stan
 	}
 	keep := len(k.uri) <= maxKeyURI
 	if keep {
-		if p, ok := e.pages.Get(k); ok {
+		if p, ok := e.cache.page(k); ok {
 			p.write(w)
 			return
 		}
 	}
-	d := e.pageData(e.returnURL(r), zone, s, now)
+	d := e.pageData(e.cfg.returnURL(r), zone, s, now)
 	if unavailable {
 		d.State, d.StatusCode, d.RetryAfter = stateUnavailable, http.StatusServiceUnavailable, unavailableRetry
 	}
-	p, ok := e.render(d, asJSON)
+	p, ok := h.render(d, asJSON)
 	if ok && keep {
-		e.pages.Add(k, p)
+		e.cache.keepPage(k, p)
 	}
 	p.write(w)
 }
 
 // render makes the response for d: the JSON report, or the page template
 // executed with d. ok is false if the template failed: the response is
-// then a short "busy" page.
-func (e *edge) render(d *PageData, asJSON bool) (*renderedPage, bool) {
+// then a short "busy" page. The JSON of a waiting visitor names the
+// status endpoint to poll, with the return URL: the page has ClaimURL for
+// that, a JSON client only what the status endpoint tells it.
+func (h *Handler) render(d *PageData, asJSON bool) (*renderedPage, bool) {
 	p := &renderedPage{status: d.StatusCode}
 	if d.RetryAfter > 0 {
 		p.retryAfter = itoa(d.RetryAfter)
 	}
 	if asJSON {
-		b, err := json.Marshal(d.report())
+		r := d.report()
+		if d.State == "waiting" {
+			r.StatusURL = h.e.cfg.prefix + "/status?" + endpointQuery(d.Zone, d.ReturnURL)
+		}
+		b, err := json.Marshal(r)
 		if err != nil {
 			// A report is strings and numbers only; this is a program error.
 			p.status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
@@ -348,8 +353,8 @@ func (e *edge) render(d *PageData, asJSON bool) (*renderedPage, bool) {
 		p.contentType, p.body = "application/json", append(b, '\n')
 	} else {
 		var buf bytes.Buffer
-		if err := e.cfg.page.Execute(&buf, d); err != nil {
-			e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
+		if err := h.e.cfg.page.Execute(&buf, d); err != nil {
+			h.e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
 			p.contentType, p.body, p.length = "text/html; charset=utf-8", busyPage, itoa(len(busyPage))
 			return p, false
 		}
@@ -373,212 +378,4 @@ func (p *renderedPage) write(w http.ResponseWriter) {
 	}
 	w.WriteHeader(p.status)
 	w.Write(p.body)
-}
-
-// acceptsJSON reports whether the request's Accept header lists
-// application/json (with a non-zero quality).
-func acceptsJSON(r *http.Request) bool {
-	for _, v := range r.Header["Accept"] {
-		for v != "" {
-			var part string
-			part, v, _ = strings.Cut(v, ",")
-			mt, params, _ := strings.Cut(part, ";")
-			if !strings.EqualFold(strings.TrimSpace(mt), "application/json") {
-				continue
-			}
-			if zeroQuality(params) {
-				continue
-			}
-			return true
-		}
-	}
-	return false
-}
-
-func zeroQuality(params string) bool {
-	for params != "" {
-		var p string
-		p, params, _ = strings.Cut(params, ";")
-		k, val, _ := strings.Cut(p, "=")
-		if strings.EqualFold(strings.TrimSpace(k), "q") {
-			q, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-			return err == nil && q == 0
-		}
-	}
-	return false
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
-}
-
-// writeError answers a client error with a short fixed message, never an
-// internal error's text.
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, struct {
-		Error string `json:"error"`
-	}{msg})
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-// compactPage returns the source of the built-in page without what only
-// its readers need: the indentation of its lines, blank lines, comments,
-// and the spaces of its style sheet and script that separate no two words.
-// A page whose header and body fit the server's 4 KB write buffer goes out
-// in one write, so this counts for every waiting visitor's request. The
-// script is written for it: a semicolon ends every statement, and there
-// are no regular expression literals (a slash starts a comment or
-// divides). A line holding a template action is only trimmed, so the
-// values the template fills in read as written (var every = 5;).
-func compactPage(src string) string {
-	var b strings.Builder
-	b.Grow(len(src))
-	for src != "" {
-		// The next <style> or <script> element, if any.
-		i, tag := len(src), ""
-		for _, t := range []string{"<style>", "<script>"} {
-			if j := strings.Index(src, t); j >= 0 && j < i {
-				i, tag = j, t
-			}
-		}
-		compactLines(&b, src[:i])
-		if tag == "" {
-			break
-		}
-		src = src[i+len(tag):]
-		end := strings.Index(src, "</"+tag[1:])
-		if end < 0 {
-			end = len(src)
-		}
-		b.WriteString(tag)
-		compactCode(&b, src[:end], tag == "<script>")
-		src = src[end:]
-	}
-	return b.String()
-}
-
-// compactLines writes text with each line trimmed and blank lines dropped.
-func compactLines(b *strings.Builder, text string) {
-	for line := range strings.Lines(text) {
-		if t := strings.TrimSpace(line); t != "" {
-			b.WriteString(t)
-			if strings.HasSuffix(line, "\n") {
-				b.WriteByte('\n')
-			}
-		}
-	}
-}
-
-// compactCode writes a style sheet, or a script if js, compacted (see
-// compactPage). Between two tokens it writes a space where both are words
-// ("0 auto", "return false", and "+ +" in a script), or in a script a line
-// break where the source has one that may end a statement.
-func compactCode(b *strings.Builder, code string, js bool) {
-	var last byte // the last byte written; 0 before the first
-	space, newline := false, true
-	for i := 0; i < len(code); {
-		c := code[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-			space = true
-			newline = newline || c == '\n'
-			i++
-			continue
-		case c == '/' && strings.HasPrefix(code[i:], "/*"):
-			n := strings.Index(code[i+2:], "*/")
-			if n < 0 {
-				return
-			}
-			i += n + 4
-			space = true
-			continue
-		case js && c == '/' && strings.HasPrefix(code[i:], "//"):
-			for i < len(code) && code[i] != '\n' {
-				i++
-			}
-			continue
-		}
-		if space && last != 0 {
-			switch {
-			case js && newline && endsStatement(last) && startsStatement(c):
-				b.WriteByte('\n')
-			case isWord(last, js) && isWord(c, js), js && (c == '+' || c == '-') && c == last:
-				b.WriteByte(' ')
-			}
-		}
-		n := 1
-		switch {
-		case newline && strings.Contains(firstLine(code[i:]), "{{"):
-			n = len(strings.TrimRight(firstLine(code[i:]), " \t\r"))
-		case c == '"' || c == '\'':
-			n = quoted(code[i:], c)
-		case c == '{' && strings.HasPrefix(code[i:], "{{"):
-			if k := strings.Index(code[i:], "}}"); k >= 0 {
-				n = k + 2
-			}
-		case !js && c == ';' && strings.HasPrefix(strings.TrimLeft(code[i+1:], " \t\r\n"), "}"):
-			// The last declaration of a rule needs no semicolon.
-			i++
-			continue
-		}
-		b.WriteString(code[i : i+n])
-		last = code[i+n-1]
-		i += n
-		space, newline = false, false
-	}
-}
-
-// firstLine returns s up to its first line break.
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// quoted returns the length of the string literal at the start of s,
-// quotes and escapes included (all of s if it does not end).
-func quoted(s string, q byte) int {
-	for i := 1; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case q:
-			return i + 1
-		}
-	}
-	return len(s)
-}
-
-// isWord reports whether c belongs to a name or a number of JavaScript, or
-// of CSS (js false: with '-', '.', '#' and '%', as in "-1.5rem").
-func isWord(c byte, js bool) bool {
-	switch {
-	case c == '_' || c == '$' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c >= 0x80:
-		return true
-	case js:
-		return false
-	}
-	return c == '-' || c == '.' || c == '#' || c == '%'
-}
-
-// endsStatement and startsStatement report whether a line break between
-// two bytes of a script may end a statement there (automatic semicolon
-// insertion), so that it must be kept.
-func endsStatement(c byte) bool {
-	return isWord(c, true) || strings.IndexByte(")]}\"'+-", c) >= 0
-}
-
-func startsStatement(c byte) bool {
-	return isWord(c, true) || strings.IndexByte("([{\"'+-/`!~", c) >= 0
 }

@@ -3,10 +3,13 @@ package middleware
 import (
 	"net/http"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/waitroom/waitroom"
 )
 
 func TestRetryAfter(t *testing.T) {
@@ -46,8 +49,82 @@ func TestETAText(t *testing.T) {
 	assert.NotEmpty(t, etaText(time.Duration(1<<63-1)))
 
 	assert.Equal(t, "", etaRangeText(time.Second, time.Minute), "one minute either way is no range")
-	assert.Equal(t, "between 1 and 5 minutes", etaRangeText(time.Second, 5*time.Minute))
+	assert.Equal(t, "up to 5 minutes", etaRangeText(time.Second, 5*time.Minute), "a second is not a minute")
+	assert.Equal(t, "between 1 and 5 minutes", etaRangeText(119*time.Second, 5*time.Minute), "the lower bound rounded down")
+	assert.Equal(t, "between 2 and 5 minutes", etaRangeText(2*time.Minute, 4*time.Minute+time.Second), "the upper bound rounded up")
 	assert.Equal(t, "between 30 minutes and 3 hours", etaRangeText(30*time.Minute, 3*time.Hour))
+	assert.Equal(t, "between 1 and 4 hours", etaRangeText(100*time.Minute, 3*time.Hour+time.Minute))
+	assert.Equal(t, "", etaRangeText(100*time.Minute, 2*time.Hour+time.Minute), "both about 2 hours")
+}
+
+// The headline and the range of an ETA agree, and say no more than the
+// ETA knows: a lower bound of a second is not "1 minute", and an estimate
+// that is the upper bound itself is "up to" it, not "about" it.
+func TestETAWords(t *testing.T) {
+	const s, m, h = time.Second, time.Minute, time.Hour
+	for _, tc := range []struct {
+		name            string
+		eta             waitroom.ETA
+		text, rangeText string
+	}{
+		{"was: less than a minute (between 1 and 5 minutes)",
+			waitroom.ETA{Expected: 30 * s, Low: s, High: 5 * m}, "less than a minute", "up to 5 minutes"},
+		{"was: about 5 minutes (between 1 and 5 minutes), place 1 right after the start",
+			waitroom.ETA{Expected: 5 * m, Low: s, High: 5 * m}, "up to 5 minutes", ""},
+		{"a measured estimate within the range",
+			waitroom.ETA{Expected: 3 * m, Low: s, High: 5 * m}, "about 3 minutes", "up to 5 minutes"},
+		{"a lower bound of minutes",
+			waitroom.ETA{Expected: 20 * m, Low: 3*m + 20*s, High: 4*h + 10*m}, "about 20 minutes", "between 3 minutes and 5 hours"},
+		{"the upper bound, far back",
+			waitroom.ETA{Expected: 4*h + 10*m, Low: 3*m + 20*s, High: 4*h + 10*m}, "up to 5 hours", "between 3 minutes and 5 hours"},
+		{"a known wait",
+			waitroom.ETA{Expected: 3 * m, Low: 3 * m, High: 3 * m}, "about 3 minutes", ""},
+		{"all within a minute",
+			waitroom.ETA{Expected: 40 * s, Low: s, High: 40 * s}, "less than a minute", ""},
+		{"place 1, a session of a minute",
+			waitroom.ETA{Expected: m, Low: s, High: m}, "up to 1 minute", ""},
+		{"an estimate out of its bounds is held within them",
+			waitroom.ETA{Expected: 10 * m, Low: 2 * m, High: 5 * m}, "up to 5 minutes", "between 2 and 5 minutes"},
+	} {
+		text, rangeText := etaWords(tc.eta)
+		assert.Equal(t, tc.text, text, tc.name)
+		assert.Equal(t, tc.rangeText, rangeText, tc.name)
+	}
+}
+
+// Whatever the ETA, the headline's figure lies within the range's words.
+func TestETAWordsAgree(t *testing.T) {
+	figure := regexp.MustCompile(`^(?:about|up to) (\d+) (minute|hour|day)s?$`)
+	bounds := regexp.MustCompile(`^(?:between (\d+)(?: (minute|hour|day)s?)? and |up to ())(\d+) (minute|hour|day)s?$`)
+	size := map[string]time.Duration{"minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}
+	steps := []time.Duration{0, time.Second, 30 * time.Second, time.Minute, 61 * time.Second, 119 * time.Second,
+		4 * time.Minute, 89 * time.Minute, 91 * time.Minute, 150 * time.Minute, 47 * time.Hour, 49 * time.Hour, 100 * time.Hour}
+	for _, lo := range steps {
+		for _, exp := range steps {
+			for _, hi := range steps {
+				if lo > exp || exp > hi {
+					continue
+				}
+				text, rangeText := etaWords(waitroom.ETA{Expected: exp, Low: lo, High: hi})
+				f, b := figure.FindStringSubmatch(text), bounds.FindStringSubmatch(rangeText)
+				if f == nil || b == nil {
+					continue // "less than a minute", or no range
+				}
+				n, _ := strconv.Atoi(f[1])
+				at := time.Duration(n) * size[f[2]]
+				top, _ := strconv.Atoi(b[4])
+				assert.LessOrEqual(t, at, time.Duration(top)*size[b[5]], "%v %v %v: %q (%q)", lo, exp, hi, text, rangeText)
+				if b[1] != "" {
+					bottom, _ := strconv.Atoi(b[1])
+					unit := b[2]
+					if unit == "" {
+						unit = b[5]
+					}
+					assert.GreaterOrEqual(t, at, time.Duration(bottom)*size[unit], "%v %v %v: %q (%q)", lo, exp, hi, text, rangeText)
+				}
+			}
+		}
+	}
 }
 
 func TestSafeReturn(t *testing.T) {

@@ -56,7 +56,7 @@ func TestMovePace(t *testing.T) {
 }
 
 func TestOriginRule(t *testing.T) {
-	e := newEdge(nil, []Option{WithOrigins("*.shop.example", "https://partner.example")})
+	c := newConfig([]Option{WithOrigins("*.shop.example", "https://partner.example")})
 	for origin, want := range map[string]bool{
 		"":                          true, // not a browser's cross-site request
 		"http://shop.example":       true,
@@ -73,13 +73,13 @@ func TestOriginRule(t *testing.T) {
 		if origin != "" {
 			r.Header.Set("Origin", origin)
 		}
-		assert.Equal(t, want, e.originAllowed(r), "%q", origin)
+		assert.Equal(t, want, c.originAllowed(r), "%q", origin)
 	}
-	e = newEdge(nil, []Option{WithOriginCheck(func(r *http.Request, origin string) bool { return origin == "app://shop" })})
+	c = newConfig([]Option{WithOriginCheck(func(r *http.Request, origin string) bool { return origin == "app://shop" })})
 	r := &http.Request{Host: "shop.example", Header: http.Header{"Origin": {"http://shop.example"}}}
-	assert.False(t, e.originAllowed(r), "the check replaces the same-host rule")
+	assert.False(t, c.originAllowed(r), "the check replaces the same-host rule")
 	r.Header.Set("Origin", "app://shop")
-	assert.True(t, e.originAllowed(r))
+	assert.True(t, c.originAllowed(r))
 }
 
 // After lost feed events every connection asks the Room again: their
@@ -99,21 +99,21 @@ func TestResyncSpreadsTheRefreshes(t *testing.T) {
 	now := clock.Now().UnixNano()
 	var ws []*watcher
 	for i := range n {
-		w := newWatcher(e.push, "checkout", waitroom.Visitor{ID: strconv.Itoa(i)}, "10.0.0."+strconv.Itoa(i), "/checkout", false)
-		require.Nil(t, e.push.add(w))
+		w := newWatcher(e.hub, "checkout", waitroom.Visitor{ID: strconv.Itoa(i)}, "10.0.0."+strconv.Itoa(i), "/checkout", false)
+		require.Nil(t, e.hub.add(w))
 		w.abandon.Store(int64(z.AbandonAfter))
 		w.lastBeat.Store(now - int64(time.Second)) // its last heartbeat a second ago
 		ws = append(ws, w)
 	}
-	opening := newWatcher(e.push, "checkout", waitroom.Visitor{ID: "opening"}, "10.0.1.1", "/checkout", false)
-	require.Nil(t, e.push.add(opening)) // lastBeat 0: still opening, left alone
+	opening := newWatcher(e.hub, "checkout", waitroom.Visitor{ID: "opening"}, "10.0.1.1", "/checkout", false)
+	require.Nil(t, e.hub.add(opening)) // lastBeat 0: still opening, left alone
 	defer func() {
 		for _, w := range append(ws, opening) {
-			e.push.remove(w)
+			e.hub.remove(w)
 		}
 	}()
 
-	e.push.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
+	e.hub.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
 	var due []time.Duration // after now
 	for _, w := range ws {
 		due = append(due, time.Duration(w.lastBeat.Load()+beat-now))
@@ -131,7 +131,7 @@ func TestResyncSpreadsTheRefreshes(t *testing.T) {
 	// A connection whose heartbeat was already due stays due.
 	old := now - 2*beat
 	ws[0].lastBeat.Store(old)
-	e.push.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
+	e.hub.onEvent(waitroom.Event{Kind: waitroom.EventResync, Zone: "checkout"})
 	assert.Equal(t, old, ws[0].lastBeat.Load())
 }
 

@@ -302,8 +302,7 @@ func TestEventStreamOverHTTP2OutlastsTheWriteTimeout(t *testing.T) {
 	// A write timeout of a nanosecond: a deadline set per write would
 	// expire at once, and over HTTP/2 reset the stream after its first
 	// report; the stream's one deadline is its lifetime away.
-	t.Cleanup(middleware.SetWriteTimeout(time.Nanosecond))
-	e := newEnv(t, checkoutZone(1), nil)
+	e := newEnv(t, checkoutZone(1), nil, middleware.WithWriteTimeout(time.Nanosecond))
 	srv := httptest.NewUnstartedServer(e.h)
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
@@ -901,19 +900,34 @@ func TestPushTellsOfZoneChangesAndTheSalesEnd(t *testing.T) {
 func TestEventStreamEndsAfterItsLifetime(t *testing.T) {
 	noLeaks(t)
 	z := checkoutZone(1)
-	z.AbandonAfter = time.Second // streams last a second, at least
-	e := newEnv(t, z, nil)
+	z.AbandonAfter = 4 * time.Second // streams last AbandonAfter/2
+	e := newEnv(t, z, nil, middleware.WithManualKeepAlive())
 	s := serve(t, e.h)
 	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
 	es := s.events(t, e.queued(t, "/checkout"), "zone=checkout", nil)
 	require.Equal(t, http.StatusOK, es.res.StatusCode)
 	_, ok := es.next(t)
 	require.True(t, ok)
-	// The server ends it: a client that vanished stops counting as present,
-	// a browser opens the stream again.
-	_, ok = es.next(t)
-	assert.False(t, ok)
+	require.Equal(t, 1, middleware.Connections(e.h))
+
+	// Its lifetime is counted on the Room's clock: not over a moment
+	// before its end...
+	e.clock.Advance(2*time.Second - time.Millisecond)
+	middleware.KeepAlive(e.h)
+	assert.Equal(t, 1, middleware.Connections(e.h))
+	// ...and over at its end: the server ends it. A client that vanished
+	// stops counting as present; a browser opens the stream again.
+	e.clock.Advance(time.Millisecond)
+	middleware.KeepAlive(e.h)
+	for {
+		r, ok := es.next(t)
+		if !ok {
+			break
+		}
+		assert.Equal(t, "waiting", r.State, "the reports before its end, as the ETA moved")
+	}
 	assert.NoError(t, es.sc.Err())
+	require.Eventually(t, func() bool { return middleware.Connections(e.h) == 0 }, 5*time.Second, time.Millisecond)
 }
 
 func TestMaxRetryAfterCapsRefreshAndPolls(t *testing.T) {

@@ -13,13 +13,14 @@ import (
 )
 
 // This file serves the push endpoints: {prefix}/ws (websocket) and
-// {prefix}/events (server-sent events). Both pass the same checks, then
-// hand the connection to its watcher (push.go).
+// {prefix}/events (server-sent events). Both pass the same checks
+// (openPush), then hand the connection to its watcher (watcher.go), which
+// the notifier (hub.go) wakes.
 
 // serveWebSocket answers {prefix}/ws: a websocket that pushes the
 // visitor's reports.
-func (e *edge) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	if !e.cfg.websocket {
+func (h *Handler) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !h.e.cfg.websocket {
 		writeError(w, http.StatusNotFound, "not found")
 		return
 	}
@@ -31,11 +32,11 @@ func (e *edge) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUpgradeRequired, "websocket handshake expected")
 		return
 	}
-	wt := e.openPush(w, r, false)
+	wt := h.openPush(w, r, false)
 	if wt == nil {
 		return
 	}
-	defer e.push.remove(wt)
+	defer h.e.hub.remove(wt)
 	// The origin was checked by openPush, by this Handler's rule.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled,
@@ -44,7 +45,7 @@ func (e *edge) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return // Accept answered: a malformed handshake
 	}
 	conn.SetReadLimit(512) // the client sends nothing but control frames
-	c := &socketConn{conn: conn, ctx: conn.CloseRead(context.Background())}
+	c := &socketConn{conn: conn, ctx: conn.CloseRead(context.Background()), writeTimeout: h.e.cfg.writeTimeout}
 	switch wt.serve(c) {
 	case endFinal:
 		conn.Close(websocket.StatusNormalClosure, "")
@@ -57,12 +58,13 @@ func (e *edge) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 
 // socketConn is a websocket as a pushConn.
 type socketConn struct {
-	conn *websocket.Conn
-	ctx  context.Context // ends when the connection does (CloseRead)
+	conn         *websocket.Conn
+	ctx          context.Context // ends when the connection does (CloseRead)
+	writeTimeout time.Duration
 }
 
 func (c *socketConn) send(msg []byte) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.writeTimeout)
 	defer cancel()
 	return c.conn.Write(ctx, websocket.MessageText, msg)
 }
@@ -73,7 +75,8 @@ func (c *socketConn) context() context.Context { return c.ctx }
 
 // serveEvents answers {prefix}/events: an event stream (text/event-stream)
 // that pushes the visitor's reports, one "data:" line each.
-func (e *edge) serveEvents(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	e := h.e
 	if !e.cfg.events {
 		writeError(w, http.StatusNotFound, "not found")
 		return
@@ -85,15 +88,15 @@ func (e *edge) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotImplemented, "event streams are not supported here")
 		return
 	}
-	wt := e.openPush(w, r, true)
+	wt := h.openPush(w, r, true)
 	if wt == nil {
 		return
 	}
-	defer e.push.remove(wt)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Accel-Buffering", "no") // proxies (nginx) must not buffer the stream
+	defer e.hub.remove(wt)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Accel-Buffering", "no") // proxies (nginx) must not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	c := &streamConn{w: w, rc: http.NewResponseController(w), ctx: r.Context()}
 	// One write deadline for the whole stream, which ends by its lifetime
@@ -101,9 +104,9 @@ func (e *edge) serveEvents(w http.ResponseWriter, r *http.Request) {
 	// write no longer than writeTimeout past that. A deadline per write
 	// would cost two calls into an HTTP/2 connection's goroutine per
 	// report, and there it is a timer that resets the stream when it
-	// fires, written to or not.
-	end := time.Unix(0, wt.endAt.Load())
-	_ = c.rc.SetWriteDeadline(end.Add(finalLinger + writeTimeout)) // not every server supports it
+	// fires, written to or not. The lifetime is counted on the Room's
+	// clock; the deadline is the network's, on the wall clock.
+	_ = c.rc.SetWriteDeadline(time.Now().Add(wt.lifeLeft() + finalLinger + e.cfg.writeTimeout)) // not every server supports it
 	// The reconnection time goes out with the first report, in one write.
 	if _, err := io.WriteString(w, "retry: "+itoa(eventsRetry)+"\n\n"); err != nil {
 		return
@@ -158,12 +161,13 @@ func canFlush(w http.ResponseWriter) bool {
 //	401 no valid visitor token for the zone (missing, forged, expired, another zone's)
 //	429 the client address has too many connections open (Retry-After)
 //	503 too many connections in all, the Handler is closed, or the store failed (Retry-After)
-func (e *edge) openPush(w http.ResponseWriter, r *http.Request, events bool) *watcher {
+func (h *Handler) openPush(w http.ResponseWriter, r *http.Request, events bool) *watcher {
+	e := h.e
 	zone, ok := zoneParam(w, r)
 	if !ok {
 		return nil
 	}
-	if !e.originAllowed(r) {
+	if !e.cfg.originAllowed(r) {
 		writeError(w, http.StatusForbidden, "origin not allowed")
 		return nil
 	}
@@ -176,13 +180,13 @@ func (e *edge) openPush(w http.ResponseWriter, r *http.Request, events bool) *wa
 		writeError(w, http.StatusUnauthorized, "no place in line for this zone")
 		return nil
 	}
-	wt := newWatcher(e.push, zone, v, e.cfg.clientIP(r), e.returnURL(r), events)
-	if refused := e.push.add(wt); refused != nil {
+	wt := newWatcher(e.hub, zone, v, e.cfg.clientIP(r), e.cfg.returnURL(r), events)
+	if refused := e.hub.add(wt); refused != nil {
 		w.Header().Set("Retry-After", itoa(unavailableRetry))
 		writeError(w, refused.code, refused.msg)
 		return nil
 	}
-	e.push.watchServer(r)
+	e.hub.watchServer(r)
 	// Registered first, read second: an admission in between reaches the
 	// watcher through the feed. The read is the edge's, when it has the
 	// visitor's place from its last request (a quarter of the abandonment
@@ -190,15 +194,15 @@ func (e *edge) openPush(w http.ResponseWriter, r *http.Request, events bool) *wa
 	// its stream right after it was told to wait costs the store nothing.
 	now := e.room.Now()
 	if z, ok := e.room.Zone(zone); ok {
-		if c, ok := e.recentStanding(zone, v.ID, now, z.AbandonAfter/4); ok && wt.behind(c.pz, c.seq) {
-			wt.startFrom(c.standing, c.at, z)
+		if cs, ok := e.cache.recentStanding(zone, v.ID, now, z.AbandonAfter/4); ok && wt.behind(cs.pz, cs.seq) {
+			wt.startFrom(cs.standing, z)
 			return wt
 		}
 	}
 	out, err := e.room.Status(r.Context(), zone, v)
 	if err != nil {
-		e.push.remove(wt)
-		e.endpointFailure(w, r, zone, err)
+		e.hub.remove(wt)
+		h.endpointFailure(w, r, zone, err)
 		return nil
 	}
 	e.recovered()
@@ -210,13 +214,13 @@ func (e *edge) openPush(w http.ResponseWriter, r *http.Request, events bool) *wa
 // originAllowed applies the origin rule (WithOrigins, WithOriginCheck) to
 // a push request. A request without an Origin header is not a browser's
 // cross-site request and passes.
-func (e *edge) originAllowed(r *http.Request) bool {
+func (c *config) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
-	if e.cfg.originCheck != nil {
-		return e.cfg.originCheck(r, origin)
+	if c.originCheck != nil {
+		return c.originCheck(r, origin)
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
@@ -225,7 +229,7 @@ func (e *edge) originAllowed(r *http.Request) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	for _, pattern := range e.cfg.origins {
+	for _, pattern := range c.origins {
 		target := u.Host
 		if strings.Contains(pattern, "://") {
 			target = u.Scheme + "://" + u.Host
