@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/middleware"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
 // noLeaks fails the test if it leaves a goroutine behind. Call it first:
@@ -32,24 +32,6 @@ func noLeaks(t *testing.T) {
 	t.Helper()
 	opt := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // pushServer serves a Handler on loopback for push clients.
@@ -63,7 +45,7 @@ type pushServer struct {
 // net/http reports a handler's panic) must stay free of panics.
 func serve(t *testing.T, h http.Handler) *pushServer {
 	t.Helper()
-	var log syncBuffer
+	var log waitroomtest.Log
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = stdlog.New(&log, "", 0)
 	srv.Start()

@@ -100,35 +100,48 @@ func TestFollowSharedKeys(t *testing.T) {
 	prefix := testPrefix()
 	a := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix))
 	b := newStore(t, sharedClient(t), redisstore.WithPrefix(prefix))
-	rings := make(chan *waitroom.KeyRing, 16)
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- b.FollowSharedKeys(ctx, 10*time.Millisecond, func(r *waitroom.KeyRing) error {
-			rings <- r
-			return nil
-		})
-	}()
-	next := func() *waitroom.KeyRing {
-		t.Helper()
-		select {
-		case r := <-rings:
-			return r
-		case <-time.After(10 * time.Second):
-			t.Fatal("FollowSharedKeys applied no ring within 10s")
-			return nil
-		}
-	}
-	first := next()
+	f := follow(ctx, b)
+	first := f.next(t)
 	assert.Equal(t, []string{"shared-1"}, keyIDs(first), "the current ring is applied at once")
 
 	_, err := a.RotateSharedKeys(ctx, 0)
 	require.NoError(t, err)
-	assert.Equal(t, "shared-2", next().SigningKey().ID, "a rotation on another instance is followed")
+	assert.Equal(t, "shared-2", f.next(t).SigningKey().ID, "a rotation on another instance is followed")
 
 	cancel()
-	require.ErrorIs(t, <-done, context.Canceled)
-	assert.Empty(t, rings, "an unchanged ring is not applied again")
+	require.ErrorIs(t, <-f.done, context.Canceled)
+	assert.Empty(t, f.rings, "an unchanged ring is not applied again")
+}
+
+// follower runs FollowSharedKeys on its own goroutine until ctx ends, and
+// hands over each ring it applies.
+type follower struct {
+	rings chan *waitroom.KeyRing
+	done  chan error // FollowSharedKeys's result
+}
+
+func follow(ctx context.Context, s *redisstore.Store) *follower {
+	f := &follower{rings: make(chan *waitroom.KeyRing, 16), done: make(chan error, 1)}
+	go func() {
+		f.done <- s.FollowSharedKeys(ctx, 10*time.Millisecond, func(r *waitroom.KeyRing) error {
+			f.rings <- r
+			return nil
+		})
+	}()
+	return f
+}
+
+// next returns the next ring applied, failing the test after 10s.
+func (f *follower) next(t *testing.T) *waitroom.KeyRing {
+	t.Helper()
+	select {
+	case r := <-f.rings:
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatal("FollowSharedKeys applied no ring within 10s")
+		return nil
+	}
 }
 
 // TestOpen: Open connects with a URL; bad URLs and unreachable servers
@@ -230,32 +243,15 @@ func TestFollowSharedKeysAfterLoss(t *testing.T) {
 
 			logs := &waitroomtest.Log{}
 			b := newStore(t, client, redisstore.WithPrefix(prefix), redisstore.WithLogger(logs.Logger()))
-			rings := make(chan *waitroom.KeyRing, 16)
-			done := make(chan error, 1)
-			go func() {
-				done <- b.FollowSharedKeys(ctx, 10*time.Millisecond, func(r *waitroom.KeyRing) error {
-					rings <- r
-					return nil
-				})
-			}()
-			defer func() { cancel(); <-done }()
-			next := func() *waitroom.KeyRing {
-				t.Helper()
-				select {
-				case r := <-rings:
-					return r
-				case <-time.After(10 * time.Second):
-					t.Fatal("FollowSharedKeys applied no ring within 10s")
-					return nil
-				}
-			}
-			first := next()
+			f := follow(ctx, b)
+			defer func() { cancel(); <-f.done }()
+			first := f.next(t)
 			assert.Equal(t, tc.before, keyIDs(first))
 			assert.Empty(t, logs.Lines("ERROR"))
 
 			// The ring is lost and another instance makes a new one.
 			require.NoError(t, client.Set(ctx, key, ringJSON(tc.after...), 0).Err())
-			lost := next()
+			lost := f.next(t)
 			assert.Equal(t, tc.after, keyIDs(lost), "the new ring is applied")
 			assert.NotEqual(t, first.SigningKey().Secret(), lost.SigningKey().Secret())
 			errs := logs.Lines("ERROR")
@@ -266,7 +262,7 @@ func TestFollowSharedKeysAfterLoss(t *testing.T) {
 			a := newStore(t, client, redisstore.WithPrefix(prefix))
 			_, err := a.RotateSharedKeys(ctx, 0)
 			require.NoError(t, err)
-			next()
+			f.next(t)
 			assert.Len(t, logs.Lines("ERROR"), 1, "a rotation is no loss, and the loss is said once")
 		})
 	}
