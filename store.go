@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waitroom/waitroom/internal/ident"
 )
 
 // Sentinel errors of the Store contract. Stores return them (possibly
@@ -231,8 +233,8 @@ type ZoneState struct {
 // in UTC, Version zero. Stores call it first in PutZone and return its
 // error (it wraps ErrInvalidZone).
 func (z ZoneState) Normalize() (ZoneState, error) {
-	if !zoneNamePattern.MatchString(z.Name) {
-		return z, fmt.Errorf("%w: name %q must be 1-64 letters, digits, '.', '_' or '-'", ErrInvalidZone, z.Name)
+	if !ident.ValidZone(z.Name) {
+		return z, fmt.Errorf("%w: zone name %q must be %s", ErrInvalidZone, z.Name, ident.ZoneRule)
 	}
 	if z.Capacity < 0 {
 		return z, fmt.Errorf("%w: zone %q: capacity must not be negative, got %d", ErrInvalidZone, z.Name, z.Capacity)
@@ -240,11 +242,14 @@ func (z ZoneState) Normalize() (ZoneState, error) {
 	if !(z.AdmitPerSecond >= 0 && z.AdmitPerSecond <= 1e9) {
 		return z, fmt.Errorf("%w: zone %q: admission rate must be between 0 and 1e9 per second, got %g", ErrInvalidZone, z.Name, z.AdmitPerSecond)
 	}
-	for _, d := range []*time.Duration{&z.Session, &z.ClaimWindow, &z.AbandonAfter, &z.DataTTL} {
-		if *d < 0 {
-			return z, fmt.Errorf("%w: zone %q: durations must not be negative, got %v", ErrInvalidZone, z.Name, *d)
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+	}{{"session", &z.Session}, {"claim window", &z.ClaimWindow}, {"abandonment timeout", &z.AbandonAfter}, {"data TTL", &z.DataTTL}} {
+		if *d.v < 0 {
+			return z, fmt.Errorf("%w: zone %q: %s must not be negative, got %v", ErrInvalidZone, z.Name, d.name, *d.v)
 		}
-		*d = d.Truncate(time.Millisecond)
+		*d.v = d.v.Truncate(time.Millisecond)
 	}
 	for _, t := range []*time.Time{&z.OpensAt, &z.ClosesAt} {
 		if !t.IsZero() {

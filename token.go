@@ -3,13 +3,13 @@ package waitroom
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/waitroom/waitroom/internal/ident"
 )
 
 // Token errors. Every verification failure wraps ErrInvalidToken, and the
@@ -207,13 +207,7 @@ type accessClaims struct {
 }
 
 // NewVisitorID returns a random visitor id (128 bits from crypto/rand).
-func NewVisitorID() string { return randomID() }
-
-func randomID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func NewVisitorID() string { return ident.New() }
 
 // SignVisitor returns a signed visitor token.
 func (r *KeyRing) SignVisitor(v Visitor) (string, error) {

@@ -291,7 +291,9 @@ func TestZoneValidation(t *testing.T) {
 		zone waitroom.Zone
 		want string
 	}{
-		{waitroom.Zone{Name: "z", Capacity: 0}, "waitroom: zone \"z\": capacity must be positive, got 0"},
+		{waitroom.Zone{Name: "z", Capacity: 0}, "waitroom: invalid zone settings: zone \"z\": capacity must be at least 1"},
+		{waitroom.Zone{Name: "z", Capacity: -1}, "capacity must not be negative"},
+		{waitroom.Zone{Name: "z", Capacity: 1, AdmitPerSecond: 2e9}, "admission rate must be between 0 and 1e9"},
 		{waitroom.Zone{Name: "", Capacity: 1}, "zone name"},
 		{waitroom.Zone{Name: "a b", Capacity: 1}, "zone name"},
 		{waitroom.Zone{Name: "z", Capacity: 1, AdmitPerSecond: -1}, "admission rate"},
@@ -302,6 +304,7 @@ func TestZoneValidation(t *testing.T) {
 	} {
 		_, err := waitroom.New(memstore.New(), waitroom.WithZone(c.zone), waitroom.WithManualStep())
 		require.ErrorContains(t, err, c.want)
+		require.ErrorIs(t, err, waitroom.ErrInvalidZone, "a zone a Room refuses is refused as a store would: %v", err)
 	}
 	_, err := waitroom.New(nil)
 	require.ErrorContains(t, err, "waitroom: store is nil")
@@ -557,8 +560,8 @@ func TestClaimOfAnAdmittedVisitorIsOneStoreCall(t *testing.T) {
 	assert.Equal(t, waitroom.StateInside, o.State)
 	assert.NotEmpty(t, o.AccessToken)
 	// The Room batches its reads over a store that batches.
-	reads := func() int64 { return store.Count(waitroomtest.OpPosition) + store.Batched(waitroomtest.OpPosition) }
-	claims := func() int64 { return store.Count(waitroomtest.OpClaim) + store.Batched(waitroomtest.OpClaim) }
+	reads := func() int64 { return store.Count("Position") + store.Batched("Position") }
+	claims := func() int64 { return store.Count("Claim") + store.Batched("Claim") }
 	assert.EqualValues(t, 1, claims())
 	assert.EqualValues(t, 1, store.Count(), "one store call in all")
 	assert.Zero(t, reads(), "no read before the claim")

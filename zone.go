@@ -3,7 +3,6 @@ package waitroom
 import (
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -15,8 +14,6 @@ const (
 	DefaultAbandonAfter = time.Minute
 	DefaultDataTTL      = 24 * time.Hour
 )
-
-var zoneNamePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Zone configures one protected area: one event's checkout, a drop's seat
 // selection. Each zone has its own queue and its own leaky bucket of slots.
@@ -70,21 +67,15 @@ type Zone struct {
 	version uint64 // assigned by the store
 }
 
-// withDefaults validates z and fills its defaults.
+// withDefaults fills z's defaults and validates it: first as any store
+// keeps a zone (ZoneState.Normalize), then as a Room runs one: capacity
+// at least 1, durations at least 1s, the sale's end after its start,
+// paths that start with '/'.
 func (z Zone) withDefaults() (Zone, error) {
-	if !zoneNamePattern.MatchString(z.Name) {
-		return z, fmt.Errorf("waitroom: zone name %q must be 1-64 letters, digits, '.', '_' or '-'", z.Name)
-	}
-	if z.Capacity <= 0 {
-		return z, fmt.Errorf("waitroom: zone %q: capacity must be positive, got %d", z.Name, z.Capacity)
-	}
-	if z.AdmitPerSecond < 0 {
-		return z, fmt.Errorf("waitroom: zone %q: admission rate must not be negative, got %g", z.Name, z.AdmitPerSecond)
-	}
 	if z.AdmitPerSecond == 0 {
 		z.AdmitPerSecond = max(1, float64(z.Capacity)/10)
 	}
-	for _, d := range []struct {
+	durations := []struct {
 		name string
 		v    *time.Duration
 		def  time.Duration
@@ -93,24 +84,30 @@ func (z Zone) withDefaults() (Zone, error) {
 		{"claim window", &z.ClaimWindow, DefaultClaimWindow},
 		{"abandonment timeout", &z.AbandonAfter, DefaultAbandonAfter},
 		{"data TTL", &z.DataTTL, DefaultDataTTL},
-	} {
-		if *d.v < 0 {
-			return z, fmt.Errorf("waitroom: zone %q: %s must not be negative, got %v", z.Name, d.name, *d.v)
-		}
+	}
+	for _, d := range durations {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if _, err := z.state().Normalize(); err != nil {
+		return z, err
+	}
+	if z.Capacity == 0 {
+		return z, fmt.Errorf("%w: zone %q: capacity must be at least 1", ErrInvalidZone, z.Name)
+	}
+	for _, d := range durations {
 		if *d.v < time.Second {
-			return z, fmt.Errorf("waitroom: zone %q: %s must be at least 1s, got %v", z.Name, d.name, *d.v)
+			return z, fmt.Errorf("%w: zone %q: %s must be at least 1s, got %v", ErrInvalidZone, z.Name, d.name, *d.v)
 		}
 	}
 	if !z.ClosesAt.IsZero() && !z.OpensAt.IsZero() && !z.ClosesAt.After(z.OpensAt) {
-		return z, fmt.Errorf("waitroom: zone %q: closes at %v, not after it opens at %v", z.Name, z.ClosesAt, z.OpensAt)
+		return z, fmt.Errorf("%w: zone %q: closes at %v, not after it opens at %v", ErrInvalidZone, z.Name, z.ClosesAt, z.OpensAt)
 	}
 	paths := make([]string, 0, len(z.Paths))
 	for _, p := range z.Paths {
 		if !strings.HasPrefix(p, "/") {
-			return z, fmt.Errorf("waitroom: zone %q: path %q must start with '/'", z.Name, p)
+			return z, fmt.Errorf("%w: zone %q: path %q must start with '/'", ErrInvalidZone, z.Name, p)
 		}
 		paths = append(paths, strings.TrimSuffix(CanonicalPath(p), "/"))
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/internal/ident"
 )
 
 // serveReserved answers a request under the prefix; sub is the path after
@@ -40,26 +41,11 @@ func (h *Handler) serveReserved(w http.ResponseWriter, r *http.Request, sub stri
 // zoneParam returns the zone named by the query, or answers 400.
 func zoneParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	zone := r.URL.Query().Get("zone")
-	if !validZoneName(zone) {
+	if !ident.ValidZone(zone) {
 		writeError(w, http.StatusBadRequest, "missing or malformed zone")
 		return "", false
 	}
 	return zone, true
-}
-
-// validZoneName reports whether s is a possible zone name: 1-64 letters,
-// digits, '.', '_' or '-' (the rule of waitroom.Zone.Name).
-func validZoneName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // serveStatus reports the standing of the request's visitor in a zone. It

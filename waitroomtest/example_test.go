@@ -27,7 +27,7 @@ func ExampleCounting() {
 	first, _ := room.Visit(ctx, "checkout", nil, true)  // the one slot is free
 	second, _ := room.Visit(ctx, "checkout", nil, true) // it is not
 	fmt.Println(first.State, second.State)
-	fmt.Println("enter:", calls.Count(waitroomtest.OpEnter), "register:", calls.Count(waitroomtest.OpRegister))
+	fmt.Println("enter:", calls.Count("Enter"), "register:", calls.Count("Register"))
 	fmt.Println("a visitor's requests:", calls.Count(waitroomtest.RequestOps...))
 	// Output:
 	// inside waiting

@@ -2,37 +2,41 @@ package waitroomtest
 
 import (
 	"context"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/waitroom/waitroom"
 )
 
-// Store operations, as CountingStore counts them.
+// A CountingStore counts calls by the name of the waitroom.Store method
+// ("Register", "Exchange", ...), "Batch" for one waitroom.BatchStore round
+// trip whatever it carries, and, inside batches, by the name of the
+// waitroom.Op ("Arrive": Enter, or else Register).
 const (
-	OpPutZone   = "PutZone"
-	OpZone      = "Zone"
-	OpRegister  = "Register"
-	OpPosition  = "Position"
-	OpHeartbeat = "Heartbeat"
-	OpEnter     = "Enter"
-	OpExchange  = "Exchange"
-	OpClaim     = "Claim"
-	OpRelease   = "Release"
-	OpStats     = "Stats"
-	OpReadFeed  = "ReadFeed"
-	OpBatch     = "Batch"  // one waitroom.BatchStore round trip, whatever it carries
-	OpArrive    = "Arrive" // Enter, or else Register, in a batch (waitroom.OpArrive)
+	opPutZone   = "PutZone"
+	opZone      = "Zone"
+	opRegister  = "Register"
+	opPosition  = "Position"
+	opHeartbeat = "Heartbeat"
+	opEnter     = "Enter"
+	opExchange  = "Exchange"
+	opClaim     = "Claim"
+	opRelease   = "Release"
+	opStats     = "Stats"
+	opReadFeed  = "ReadFeed"
+	opBatch     = "Batch"
+	opArrive    = "Arrive"
 )
 
 // RequestOps are the operations a visitor's requests and waiting page make;
 // the others (Exchange, ReadFeed, Stats, PutZone, Zone) each Room makes on
 // its own clock.
-var RequestOps = []string{OpRegister, OpPosition, OpHeartbeat, OpEnter, OpClaim, OpRelease, OpBatch}
+var RequestOps = []string{opRegister, opPosition, opHeartbeat, opEnter, opClaim, opRelease, opBatch}
 
 var opIndex = map[string]int{
-	OpPutZone: 0, OpZone: 1, OpRegister: 2, OpPosition: 3, OpHeartbeat: 4, OpEnter: 5,
-	OpExchange: 6, OpClaim: 7, OpRelease: 8, OpStats: 9, OpReadFeed: 10, OpBatch: 11, OpArrive: 12,
+	opPutZone: 0, opZone: 1, opRegister: 2, opPosition: 3, opHeartbeat: 4, opEnter: 5,
+	opExchange: 6, opClaim: 7, opRelease: 8, opStats: 9, opReadFeed: 10, opBatch: 11, opArrive: 12,
 }
 
 // CountingStore is a waitroom.Store that counts the calls made to it, by
@@ -51,8 +55,9 @@ type CountingStore struct {
 // NewCountingStore returns a CountingStore in front of s.
 func NewCountingStore(s waitroom.Store) *CountingStore { return &CountingStore{Store: s} }
 
-// Count returns the calls of the named operations (Op...) so far, of all of
-// them if none is named. An unknown name counts nothing.
+// Count returns the calls of the named methods so far ("Register",
+// "Batch", ...), of all of them if none is named. It panics on a name that
+// is no method of the Store, so that a misspelt count fails its test.
 func (s *CountingStore) Count(ops ...string) int64 { return sum(&s.calls, ops) }
 
 func sum(counts *[13]atomic.Int64, ops []string) int64 {
@@ -64,15 +69,17 @@ func sum(counts *[13]atomic.Int64, ops []string) int64 {
 		return n
 	}
 	for _, op := range ops {
-		if i, ok := opIndex[op]; ok {
-			n += counts[i].Load()
+		i, ok := opIndex[op]
+		if !ok {
+			panic("waitroomtest: no store operation is named " + strconv.Quote(op))
 		}
+		n += counts[i].Load()
 	}
 	return n
 }
 
-// Batched returns the calls of the named operations (OpRegister,
-// OpPosition, OpHeartbeat, OpEnter, OpArrive, OpClaim, OpRelease) that
+// Batched returns the calls of the named operations ("Register",
+// "Position", "Heartbeat", "Enter", "Arrive", "Claim", "Release") that
 // went to the store inside a Batch, of all of them if none is named.
 func (s *CountingStore) Batched(ops ...string) int64 {
 	return sum(&s.batched, ops)
@@ -88,7 +95,7 @@ func (s *CountingStore) Reset() {
 
 // Counting returns a CountingStore in front of s, and the store to give a
 // Room: the CountingStore itself, or, if s is a waitroom.BatchStore, a
-// BatchStore that counts each Batch as one OpBatch call and the calls it
+// BatchStore that counts each Batch as one "Batch" call and the calls it
 // carries (see Batched) through the same CountingStore. So a Room over it
 // batches exactly as over s.
 func Counting(s waitroom.Store) (waitroom.Store, *CountingStore) {
@@ -104,10 +111,10 @@ type countingBatchStore struct {
 	bs waitroom.BatchStore
 }
 
-// Batch counts one OpBatch call and the calls it carries, and passes it
+// Batch counts one "Batch" call and the calls it carries, and passes it
 // on.
 func (s *countingBatchStore) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
-	s.add(OpBatch)
+	s.add(opBatch)
 	for _, c := range calls {
 		if i, ok := opIndex[c.Op.String()]; ok {
 			s.batched[i].Add(1)
@@ -120,66 +127,66 @@ func (s *CountingStore) add(op string) { s.calls[opIndex[op]].Add(1) }
 
 // PutZone counts the call and passes it on.
 func (s *CountingStore) PutZone(ctx context.Context, z waitroom.ZoneState, now time.Time) (waitroom.ZoneState, error) {
-	s.add(OpPutZone)
+	s.add(opPutZone)
 	return s.Store.PutZone(ctx, z, now)
 }
 
 // Zone counts the call and passes it on.
 func (s *CountingStore) Zone(ctx context.Context, zone string) (waitroom.ZoneState, error) {
-	s.add(OpZone)
+	s.add(opZone)
 	return s.Store.Zone(ctx, zone)
 }
 
 // Register counts the call and passes it on.
 func (s *CountingStore) Register(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
-	s.add(OpRegister)
+	s.add(opRegister)
 	return s.Store.Register(ctx, zone, visitor, now)
 }
 
 // Position counts the call and passes it on.
 func (s *CountingStore) Position(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
-	s.add(OpPosition)
+	s.add(opPosition)
 	return s.Store.Position(ctx, zone, visitor, now)
 }
 
 // Heartbeat counts the call and passes it on.
 func (s *CountingStore) Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error {
-	s.add(OpHeartbeat)
+	s.add(opHeartbeat)
 	return s.Store.Heartbeat(ctx, zone, visitor, now)
 }
 
 // Enter counts the call and passes it on.
 func (s *CountingStore) Enter(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, bool, error) {
-	s.add(OpEnter)
+	s.add(opEnter)
 	return s.Store.Enter(ctx, zone, visitor, now)
 }
 
 // Exchange counts the call and passes it on.
 func (s *CountingStore) Exchange(ctx context.Context, zone string, now time.Time, limit int) (waitroom.Exchange, error) {
-	s.add(OpExchange)
+	s.add(opExchange)
 	return s.Store.Exchange(ctx, zone, now, limit)
 }
 
 // Claim counts the call and passes it on.
 func (s *CountingStore) Claim(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
-	s.add(OpClaim)
+	s.add(opClaim)
 	return s.Store.Claim(ctx, zone, visitor, now)
 }
 
 // Release counts the call and passes it on.
 func (s *CountingStore) Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error) {
-	s.add(OpRelease)
+	s.add(opRelease)
 	return s.Store.Release(ctx, zone, visitor, now)
 }
 
 // Stats counts the call and passes it on.
 func (s *CountingStore) Stats(ctx context.Context, zone string, now time.Time) (waitroom.ZoneStats, error) {
-	s.add(OpStats)
+	s.add(opStats)
 	return s.Store.Stats(ctx, zone, now)
 }
 
 // ReadFeed counts the call and passes it on.
 func (s *CountingStore) ReadFeed(ctx context.Context, zone string, after uint64, limit int, wait time.Duration) ([]waitroom.Event, error) {
-	s.add(OpReadFeed)
+	s.add(opReadFeed)
 	return s.Store.ReadFeed(ctx, zone, after, limit, wait)
 }

@@ -12,11 +12,11 @@ import (
 // those each instance makes on its own clock (the exchanger's steps, the
 // feed's reads, the report's sampler).
 var storeOps = [...]struct{ label, op string }{
-	{"register", waitroomtest.OpRegister}, {"position", waitroomtest.OpPosition},
-	{"heartbeat", waitroomtest.OpHeartbeat}, {"enter", waitroomtest.OpEnter}, {"arrive", waitroomtest.OpArrive},
-	{"claim", waitroomtest.OpClaim}, {"release", waitroomtest.OpRelease},
-	{"batch", waitroomtest.OpBatch}, {"exchange", waitroomtest.OpExchange}, {"stats", waitroomtest.OpStats},
-	{"feed", waitroomtest.OpReadFeed}, {"zone", waitroomtest.OpZone}, {"put zone", waitroomtest.OpPutZone},
+	{"register", "Register"}, {"position", "Position"},
+	{"heartbeat", "Heartbeat"}, {"enter", "Enter"}, {"arrive", "Arrive"},
+	{"claim", "Claim"}, {"release", "Release"},
+	{"batch", "Batch"}, {"exchange", "Exchange"}, {"stats", "Stats"},
+	{"feed", "ReadFeed"}, {"zone", "Zone"}, {"put zone", "PutZone"},
 }
 
 // storeCalls are the instances' stores, each counting the calls made to
@@ -55,7 +55,7 @@ func (c storeCalls) String() string {
 			continue
 		}
 		part := fmt.Sprintf("%s %d", o.label, n)
-		if o.op == waitroomtest.OpBatch {
+		if o.op == "Batch" {
 			var in []string
 			for _, b := range storeOps {
 				if m := c.batched(b.op); m > 0 {

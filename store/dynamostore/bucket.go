@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // Slot item attributes (the visitor, its queue number and token are kept
@@ -158,7 +159,7 @@ func (s *Store) Exchange(ctx context.Context, zone string, now time.Time, limit 
 		return waitroom.Exchange{}, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.Exchange{}, notFound(zone)
+		return waitroom.Exchange{}, storekit.NotFound(zone)
 	}
 	unlock, err := s.lockZone(ctx, zone)
 	if err != nil {
@@ -296,7 +297,7 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 			if tx.room() < 3 {
 				return x, changed(), nil
 			}
-			token, until := newTokenID(), n+m.st.ClaimWindow.Milliseconds()
+			token, until := storekit.NewID(), n+m.st.ClaimWindow.Milliseconds()
 			upd := e.set(vState, str(stAdmitted), vToken, str(token), vUntil, num(until),
 				attrTTL, num(s.expires(m.st, unixMS(until))))
 			cond := fmt.Sprintf("%s = %s AND %s = %s", e.n(vState), e.v(str(stWaiting)), e.n(vSeq), e.v(unum(seq)))
@@ -387,7 +388,7 @@ func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) 
 		return waitroom.Slot{}, false, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.Slot{}, false, notFound(zone)
+		return waitroom.Slot{}, false, storekit.NotFound(zone)
 	}
 	if err := checkVisitor(visitor); err != nil {
 		return waitroom.Slot{}, false, err
@@ -439,7 +440,7 @@ func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) 
 		if m.credit < 1-1e-9 {
 			return waitroom.Slot{}, false, nil
 		}
-		token, until := newTokenID(), n+m.st.Session.Milliseconds()
+		token, until := storekit.NewID(), n+m.st.Session.Milliseconds()
 		vit := k.visitor(visitor)
 		vit[vState], vit[vToken], vit[vUntil] = str(stInside), str(token), num(until)
 		vit[vArrived], vit[vLastSeen], vit[attrTTL] = num(n), num(n), num(s.expires(m.st, unixMS(until)))
@@ -470,16 +471,10 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 		return waitroom.Slot{}, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.Slot{}, notFound(zone)
-	}
-	notAdmitted := func(why string) error {
-		return fmt.Errorf("%w: zone %q, visitor %q%s", waitroom.ErrNotAdmitted, zone, visitor, why)
-	}
-	claimExpired := func() error {
-		return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, zone, visitor)
+		return waitroom.Slot{}, storekit.NotFound(zone)
 	}
 	if checkVisitor(visitor) != nil {
-		return waitroom.Slot{}, notAdmitted("")
+		return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "")
 	}
 	n := now.UnixMilli()
 	unlock, err := s.lockZone(ctx, zone)
@@ -504,13 +499,13 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 		}
 		switch {
 		case !ok || v.state == waitroom.StateWaiting || v.state == 0:
-			return waitroom.Slot{}, notAdmitted("")
+			return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "")
 		case v.state == waitroom.StateInside && v.until > n:
 			return waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}, nil
 		case v.state == waitroom.StateInside:
-			return waitroom.Slot{}, notAdmitted(": slot expired")
+			return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "slot expired")
 		case v.until <= n:
-			return waitroom.Slot{}, claimExpired()
+			return waitroom.Slot{}, storekit.ClaimExpired(zone, visitor)
 		}
 		until := n + m.st.Session.Milliseconds()
 		tx := s.newTx(&m, now)
@@ -543,7 +538,7 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 			return waitroom.Slot{TokenID: v.token, Until: unixMS(until)}, nil
 		}
 		if len(f.failed(kindSlot)) > 0 {
-			return waitroom.Slot{}, claimExpired() // leaked meanwhile
+			return waitroom.Slot{}, storekit.ClaimExpired(zone, visitor) // leaked meanwhile
 		}
 	}
 	return waitroom.Slot{}, contention("claim", zone)
@@ -558,7 +553,7 @@ func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time
 		return false, err
 	}
 	if err := checkZone(zone); err != nil {
-		return false, notFound(zone)
+		return false, storekit.NotFound(zone)
 	}
 	if checkVisitor(visitor) != nil {
 		return false, nil
@@ -664,7 +659,7 @@ func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom
 		return waitroom.ZoneStats{}, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.ZoneStats{}, notFound(zone)
+		return waitroom.ZoneStats{}, storekit.NotFound(zone)
 	}
 	m, err := s.readMeta(ctx, zone, 0)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // feedBuffer is the number of recent events of a zone kept in memory, from
@@ -119,7 +120,7 @@ func (s *Store) ReadFeed(ctx context.Context, zone string, after uint64, limit i
 		return nil, err
 	}
 	if err := checkZone(zone); err != nil {
-		return nil, notFound(zone)
+		return nil, storekit.NotFound(zone)
 	}
 	if limit <= 0 {
 		limit = DefaultReadLimit
@@ -129,44 +130,12 @@ func (s *Store) ReadFeed(ctx context.Context, zone string, after uint64, limit i
 		return nil, err
 	}
 	f := s.zoneFeed(zone)
-	var timer *time.Timer
-	for {
+	return storekit.WaitFeed(ctx, wait, s.cfg.pollInterval, s.ctx.Done(), errClosed, func() ([]waitroom.Event, <-chan struct{}, error) {
 		if err := s.check(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		evs, ch, err := s.readFeedOnce(ctx, f, &m, after, limit)
-		if err != nil {
-			return nil, err
-		}
-		if len(evs) > 0 || wait <= 0 {
-			if evs == nil {
-				evs = []waitroom.Event{}
-			}
-			return evs, nil
-		}
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		}
-		poll := time.NewTimer(s.cfg.pollInterval)
-		select {
-		case <-ch:
-		case <-poll.C:
-		case <-timer.C:
-			poll.Stop()
-			return []waitroom.Event{}, nil
-		case <-ctx.Done():
-			poll.Stop()
-			return nil, ctx.Err()
-		case <-s.ctx.Done():
-			poll.Stop()
-			return nil, errClosed
-		}
-		poll.Stop()
-	}
+		return s.readFeedOnce(ctx, f, &m, after, limit)
+	})
 }
 
 // readFeedOnce returns the events after after, if any, and a channel

@@ -2,7 +2,6 @@ package dynamostore
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/waitroom/waitroom/internal/ident"
 )
 
 // Attribute names shared by every item.
@@ -215,19 +215,8 @@ func (e *expr) valuesOrNil() map[string]types.AttributeValue {
 
 // --- ids and time ---
 
-// newTokenID returns a random slot id (128 bits from crypto/rand).
-func newTokenID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 // newEpoch returns a random zone epoch id.
-func newEpoch() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newEpoch() string { return ident.Short(6) }
 
 func randUint64() uint64 {
 	var b [8]byte

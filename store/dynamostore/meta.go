@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // meta is a zone item: the zone's settings and every counter that must
@@ -115,22 +116,9 @@ func (m *meta) keys() zkeys { return newZKeys(m.st.Name, m.epoch, m.shards) }
 // openAt reports whether the zone admits anyone at now (ms).
 func (m *meta) openAt(now int64) bool { return m.st.OpenAt(unixMS(now)) }
 
-// accrue adds the credit earned between creditAt and now, counted from
-// OpensAt at the earliest, capped at RateBurst: the same rule as every
-// store.
+// accrue counts the credit at now, in ms (storekit.Accrue).
 func (m *meta) accrue(now int64) {
-	if now <= m.creditAt {
-		return
-	}
-	from := m.creditAt
-	if !m.st.OpensAt.IsZero() {
-		from = max(from, m.st.OpensAt.UnixMilli())
-	}
-	if now > from {
-		m.credit += float64(now-from) * m.st.AdmitPerSecond / 1000
-	}
-	m.credit = min(m.credit, m.st.RateBurst())
-	m.creditAt = now
+	m.credit, m.creditAt = storekit.Accrue(m.st, m.credit, m.creditAt, now, time.Millisecond)
 }
 
 // waiting counts the places in line given the tail counter: every place
@@ -221,12 +209,12 @@ func (s *Store) readMeta(ctx context.Context, zone string, maxAge time.Duration)
 	s.usage.read(1)
 	if out.Item == nil {
 		s.forget(zone)
-		return meta{}, notFound(zone)
+		return meta{}, storekit.NotFound(zone)
 	}
 	m := decodeMeta(zone, out.Item)
 	if m.ttl != 0 && m.ttl < s.cfg.wallClock().Unix() {
 		s.forget(zone)
-		return meta{}, notFound(zone)
+		return meta{}, storekit.NotFound(zone)
 	}
 	s.remember(m, true)
 	return m, nil
@@ -365,7 +353,7 @@ func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, erro
 		return waitroom.ZoneState{}, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.ZoneState{}, notFound(zone)
+		return waitroom.ZoneState{}, storekit.NotFound(zone)
 	}
 	m, err := s.readMeta(ctx, zone, 0)
 	if err != nil {

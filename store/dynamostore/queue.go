@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // Visitor item attributes.
@@ -256,7 +257,7 @@ func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Tim
 		return waitroom.Place{}, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.Place{}, notFound(zone)
+		return waitroom.Place{}, storekit.NotFound(zone)
 	}
 	if err := checkVisitor(visitor); err != nil {
 		return waitroom.Place{}, err
@@ -499,13 +500,13 @@ func (s *Store) touch(ctx context.Context, m *meta, visitor string, now time.Tim
 		return unavailable("heartbeat", err)
 	}
 	if ccf.Item == nil {
-		return notQueued(m.st.Name, visitor)
+		return storekit.NotQueued(m.st.Name, visitor)
 	}
 	v := decodeVisitor(visitor, ccf.Item)
 	if v.state == waitroom.StateWaiting || v.slotLive(n) {
 		return nil // seen later already, or admitted: nothing to record
 	}
-	return notQueued(m.st.Name, visitor)
+	return storekit.NotQueued(m.st.Name, visitor)
 }
 
 // Position returns the visitor's place without changing anything (see
@@ -517,10 +518,10 @@ func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Tim
 		return waitroom.Place{}, err
 	}
 	if err := checkZone(zone); err != nil {
-		return waitroom.Place{}, notFound(zone)
+		return waitroom.Place{}, storekit.NotFound(zone)
 	}
 	if checkVisitor(visitor) != nil {
-		return waitroom.Place{}, notQueued(zone, visitor)
+		return waitroom.Place{}, storekit.NotQueued(zone, visitor)
 	}
 	m, err := s.readMeta(ctx, zone, s.cfg.cacheAge)
 	if err != nil {
@@ -531,7 +532,7 @@ func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Tim
 		return waitroom.Place{}, err
 	}
 	if !ok || !v.holds(now.UnixMilli()) {
-		return waitroom.Place{}, notQueued(zone, visitor)
+		return waitroom.Place{}, storekit.NotQueued(zone, visitor)
 	}
 	return v.place(&m), nil
 }
@@ -543,10 +544,10 @@ func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Ti
 		return err
 	}
 	if err := checkZone(zone); err != nil {
-		return notFound(zone)
+		return storekit.NotFound(zone)
 	}
 	if checkVisitor(visitor) != nil {
-		return notQueued(zone, visitor)
+		return storekit.NotQueued(zone, visitor)
 	}
 	m, err := s.readMeta(ctx, zone, s.cfg.cacheAge)
 	if err != nil {

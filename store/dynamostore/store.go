@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // Defaults of the options.
@@ -215,7 +216,7 @@ func (s *Store) Close() error {
 // Table returns the name of the Store's table.
 func (s *Store) Table() string { return s.table }
 
-var errClosed = fmt.Errorf("waitroom: dynamostore: %w: store closed", waitroom.ErrStoreUnavailable)
+var errClosed = storekit.Closed("dynamostore")
 
 func (s *Store) check() error {
 	if s.closed.Load() {
@@ -227,7 +228,7 @@ func (s *Store) check() error {
 // unavailable wraps a driver error: the store could not be reached or
 // refused the request.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("waitroom: dynamostore: %s: %w: %w", op, waitroom.ErrStoreUnavailable, err)
+	return storekit.Unavailable("dynamostore: "+op, err)
 }
 
 // contention is returned when an operation lost the race for a zone's
@@ -235,14 +236,6 @@ func unavailable(op string, err error) error {
 func contention(op, zone string) error {
 	return fmt.Errorf("waitroom: dynamostore: %s: %w: zone %q: too much contention on the zone item, gave up after %d attempts",
 		op, waitroom.ErrStoreUnavailable, zone, maxAttempts)
-}
-
-func notFound(zone string) error {
-	return fmt.Errorf("%w: %q", waitroom.ErrZoneNotFound, zone)
-}
-
-func notQueued(zone, visitor string) error {
-	return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotQueued, zone, visitor)
 }
 
 // checkNames rejects zone names and visitor ids the key design cannot hold.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // feed is a zone's change feed: the last max events, in a ring. It is
@@ -80,50 +81,23 @@ func (s *Store) ReadFeed(ctx context.Context, zoneName string, after uint64, lim
 	if limit <= 0 {
 		limit = DefaultReadLimit
 	}
-	var timer *time.Timer
-	for {
+	return storekit.WaitFeed(ctx, wait, 0, s.done, errClosed, func() ([]waitroom.Event, <-chan struct{}, error) {
 		if err := s.check(); err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		z := s.lookup(zoneName, s.clock.Load())
 		if z == nil {
-			return nil, notFound(zoneName)
+			return nil, nil, storekit.NotFound(zoneName)
 		}
+		defer z.mu.Unlock()
 		evs, trimmed := z.feed.read(after, limit)
 		if trimmed {
-			first, last := z.feed.first(), z.feed.last
-			z.mu.Unlock()
-			return nil, fmt.Errorf("%w: zone %q keeps events %d to %d, asked for after %d",
-				waitroom.ErrFeedTrimmed, zoneName, first, last, after)
+			return nil, nil, fmt.Errorf("%w: zone %q keeps events %d to %d, asked for after %d",
+				waitroom.ErrFeedTrimmed, zoneName, z.feed.first(), z.feed.last, after)
 		}
-		if len(evs) > 0 || wait <= 0 {
-			z.mu.Unlock()
-			if evs == nil {
-				evs = []waitroom.Event{}
-			}
-			return evs, nil
-		}
-		if z.feed.notify == nil {
+		if len(evs) == 0 && z.feed.notify == nil {
 			z.feed.notify = make(chan struct{})
 		}
-		ch := z.feed.notify
-		z.mu.Unlock()
-
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			return []waitroom.Event{}, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-s.done:
-			return nil, errClosed
-		}
-	}
+		return evs, z.feed.notify, nil
+	})
 }

@@ -5,15 +5,12 @@
 package memstore
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // DefaultFeedSize is the number of events kept per zone when WithFeedSize is
@@ -25,7 +22,7 @@ const DefaultFeedSize = 100_000
 const DefaultReadLimit = 1000
 
 // errClosed is returned by every call after Close.
-var errClosed = fmt.Errorf("waitroom: memstore: %w: store closed", waitroom.ErrStoreUnavailable)
+var errClosed = storekit.Closed("memstore")
 
 // Option configures a Store.
 type Option func(*config)
@@ -175,7 +172,7 @@ func (s *Store) zone(name string, now time.Time) (*zone, int64, error) {
 	n := s.observe(now)
 	z := s.lookup(name, n)
 	if z == nil {
-		return nil, 0, notFound(name)
+		return nil, 0, storekit.NotFound(name)
 	}
 	return z, n, nil
 }
@@ -187,22 +184,7 @@ func (s *Store) check() error {
 	return nil
 }
 
-func notFound(zone string) error {
-	return fmt.Errorf("%w: %q", waitroom.ErrZoneNotFound, zone)
-}
-
-func notQueued(zone, visitor string) error {
-	return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotQueued, zone, visitor)
-}
-
-var errEmptyVisitor = errors.New("waitroom: memstore: empty visitor id")
-
-// newTokenID returns a random slot id (128 bits from crypto/rand).
-func newTokenID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+var errEmptyVisitor = storekit.EmptyVisitor("memstore")
 
 // unix converts unix nanoseconds back to a time in UTC; 0 is the zero time.
 func unix(n int64) time.Time {

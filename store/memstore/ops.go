@@ -2,11 +2,11 @@ package memstore
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // PutZone creates the zone or replaces its settings (see waitroom.Store),
@@ -62,7 +62,7 @@ func (s *Store) Zone(ctx context.Context, zoneName string) (waitroom.ZoneState, 
 	}
 	z := s.lookup(zoneName, s.clock.Load())
 	if z == nil {
-		return waitroom.ZoneState{}, notFound(zoneName)
+		return waitroom.ZoneState{}, storekit.NotFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	return z.state, nil
@@ -82,7 +82,7 @@ func (s *Store) Register(ctx context.Context, zoneName, visitor string, now time
 	n := s.observe(now)
 	z := s.lookup(zoneName, n)
 	if z == nil {
-		return waitroom.Place{}, notFound(zoneName)
+		return waitroom.Place{}, storekit.NotFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	return z.register(visitor, n), nil
@@ -155,7 +155,7 @@ func (z *zone) position(visitor string, n int64) (waitroom.Place, error) {
 	if sl := z.live(visitor, n); sl != nil {
 		return slotPlace(sl), nil
 	}
-	return waitroom.Place{}, notQueued(z.state.Name, visitor)
+	return waitroom.Place{}, storekit.NotQueued(z.state.Name, visitor)
 }
 
 // Heartbeat records now as the waiting visitor's last heartbeat (see
@@ -167,7 +167,7 @@ func (s *Store) Heartbeat(ctx context.Context, zoneName, visitor string, now tim
 	n := s.observe(now)
 	z := s.lookup(zoneName, n)
 	if z == nil {
-		return notFound(zoneName)
+		return storekit.NotFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	return z.heartbeat(visitor, n)
@@ -184,7 +184,7 @@ func (z *zone) heartbeat(visitor string, n int64) error {
 	if z.live(visitor, n) != nil {
 		return nil
 	}
-	return notQueued(z.state.Name, visitor)
+	return storekit.NotQueued(z.state.Name, visitor)
 }
 
 // Enter gives the visitor a slot directly (see waitroom.Store). "Nobody
@@ -201,7 +201,7 @@ func (s *Store) Enter(ctx context.Context, zoneName, visitor string, now time.Ti
 	n := s.observe(now)
 	z := s.lookup(zoneName, n)
 	if z == nil {
-		return waitroom.Slot{}, false, notFound(zoneName)
+		return waitroom.Slot{}, false, storekit.NotFound(zoneName)
 	}
 	defer z.mu.Unlock()
 	if sl := z.enter(visitor, n); sl != nil {
@@ -227,7 +227,7 @@ func (z *zone) enter(visitor string, n int64) *slot {
 		return nil
 	}
 	sl := &slot{
-		visitor: strings.Clone(visitor), token: newTokenID(), until: n + int64(z.state.Session),
+		visitor: strings.Clone(visitor), token: storekit.NewID(), until: n + int64(z.state.Session),
 		arrived: n, lastSeen: n, inside: true,
 	}
 	z.addSlot(sl)
@@ -266,7 +266,7 @@ func (s *Store) Exchange(ctx context.Context, zoneName string, now time.Time, li
 			continue
 		}
 		sl := &slot{
-			visitor: visitor, seq: seq, token: newTokenID(), until: n + int64(z.state.ClaimWindow),
+			visitor: visitor, seq: seq, token: storekit.NewID(), until: n + int64(z.state.ClaimWindow),
 			arrived: p.arrived, lastSeen: p.lastSeen,
 		}
 		z.leave(seq)
@@ -295,14 +295,14 @@ func (s *Store) Claim(ctx context.Context, zoneName, visitor string, now time.Ti
 func (z *zone) claim(visitor string, n int64) (waitroom.Slot, error) {
 	sl := z.slots[visitor]
 	if sl == nil {
-		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotAdmitted, z.state.Name, visitor)
+		return waitroom.Slot{}, storekit.NotAdmitted(z.state.Name, visitor, "")
 	}
 	if sl.until <= n {
 		z.expire(sl, n)
 		if sl.inside {
-			return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q: slot expired", waitroom.ErrNotAdmitted, z.state.Name, visitor)
+			return waitroom.Slot{}, storekit.NotAdmitted(z.state.Name, visitor, "slot expired")
 		}
-		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, z.state.Name, visitor)
+		return waitroom.Slot{}, storekit.ClaimExpired(z.state.Name, visitor)
 	}
 	if sl.inside {
 		return sl.public(), nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // zone is the whole state of one zone, guarded by mu.
@@ -263,21 +264,9 @@ func (z *zone) held(now int64) int {
 
 // --- admission rate ---
 
-// accrue adds the credit earned between creditAt and now, counted from
-// OpensAt at the earliest, capped at RateBurst.
+// accrue counts the credit at now (storekit.Accrue).
 func (z *zone) accrue(now int64) {
-	if now <= z.creditAt {
-		return
-	}
-	from := z.creditAt
-	if !z.state.OpensAt.IsZero() {
-		from = max(from, z.state.OpensAt.UnixNano())
-	}
-	if now > from {
-		z.credit += float64(now-from) * z.state.AdmitPerSecond / float64(time.Second)
-	}
-	z.credit = min(z.credit, z.state.RateBurst())
-	z.creditAt = now
+	z.credit, z.creditAt = storekit.Accrue(z.state, z.credit, z.creditAt, now, time.Nanosecond)
 }
 
 // admitted records one admission at now.

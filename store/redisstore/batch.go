@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 var _ waitroom.BatchStore = (*Store)(nil)
@@ -24,10 +25,10 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 		return err
 	}
 	if zone == "" {
-		return notFound(zone)
+		return storekit.NotFound(zone)
 	}
 	args := make([]any, 0, 1+2*len(calls))
-	args = append(args, newTokenID())
+	args = append(args, storekit.NewID())
 	for _, c := range calls {
 		args = append(args, int(c.Op), c.Visitor)
 	}
@@ -38,7 +39,7 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return notFound(zone)
+		return storekit.NotFound(zone)
 	case "OK":
 	default:
 		return unexpected(res)

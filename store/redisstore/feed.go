@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // ReadFeed returns up to limit events of zone with Seq > after, in order
@@ -26,7 +27,7 @@ import (
 // resynchronise. An unknown zone is waitroom.ErrZoneNotFound.
 func (s *Store) ReadFeed(ctx context.Context, zone string, after uint64, limit int, wait time.Duration) ([]waitroom.Event, error) {
 	if zone == "" {
-		return nil, notFound(zone)
+		return nil, storekit.NotFound(zone)
 	}
 	if limit <= 0 {
 		limit = DefaultReadLimit
@@ -79,7 +80,7 @@ func (s *Store) readFeed(ctx context.Context, zone string, after uint64, limit i
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return nil, notFound(zone)
+		return nil, storekit.NotFound(zone)
 	case "TRIMMED":
 		return nil, trimmed(zone, after, uint64(r.int(0)), uint64(r.int(1)))
 	case "OK":

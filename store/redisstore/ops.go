@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // PutZone creates the zone or replaces its settings (see waitroom.Store).
@@ -41,7 +42,7 @@ func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Tim
 // to this Store. Script: lua/zone.lua.
 func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, error) {
 	if zone == "" {
-		return waitroom.ZoneState{}, notFound(zone)
+		return waitroom.ZoneState{}, storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptZone, zone, s.latestArg())
 	if err != nil {
@@ -50,7 +51,7 @@ func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, erro
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return waitroom.ZoneState{}, notFound(zone)
+		return waitroom.ZoneState{}, storekit.NotFound(zone)
 	case "OK":
 	default:
 		return waitroom.ZoneState{}, unexpected(res)
@@ -86,7 +87,7 @@ func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Tim
 		return waitroom.Place{}, errEmptyVisitor
 	}
 	if zone == "" {
-		return waitroom.Place{}, notFound(zone)
+		return waitroom.Place{}, storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptRegister, zone, s.nowArg(now), visitor)
 	if err != nil {
@@ -100,7 +101,7 @@ func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Tim
 // the length of the line. Script: lua/position.lua.
 func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
 	if zone == "" {
-		return waitroom.Place{}, notFound(zone)
+		return waitroom.Place{}, storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptPosition, zone, s.nowArg(now), visitor)
 	if err != nil {
@@ -115,9 +116,9 @@ func placeReply(res []any, zone, visitor string) (waitroom.Place, error) {
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return waitroom.Place{}, notFound(zone)
+		return waitroom.Place{}, storekit.NotFound(zone)
 	case "NOTQUEUED":
-		return waitroom.Place{}, notQueued(zone, visitor)
+		return waitroom.Place{}, storekit.NotQueued(zone, visitor)
 	case "OK":
 	default:
 		return waitroom.Place{}, unexpected(res)
@@ -143,7 +144,7 @@ func placeReply(res []any, zone, visitor string) (waitroom.Place, error) {
 // waitroom.Store). Script: lua/heartbeat.lua.
 func (s *Store) Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error {
 	if zone == "" {
-		return notFound(zone)
+		return storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptHeartbeat, zone, s.nowArg(now), visitor)
 	if err != nil {
@@ -158,9 +159,9 @@ func heartbeatReply(res []any, zone, visitor string) error {
 	case "OK":
 		return nil
 	case "NOZONE":
-		return notFound(zone)
+		return storekit.NotFound(zone)
 	case "NOTQUEUED":
-		return notQueued(zone, visitor)
+		return storekit.NotQueued(zone, visitor)
 	}
 	return unexpected(res)
 }
@@ -174,9 +175,9 @@ func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) 
 		return waitroom.Slot{}, false, errEmptyVisitor
 	}
 	if zone == "" {
-		return waitroom.Slot{}, false, notFound(zone)
+		return waitroom.Slot{}, false, storekit.NotFound(zone)
 	}
-	res, err := s.run(ctx, scriptEnter, zone, s.nowArg(now), visitor, newTokenID())
+	res, err := s.run(ctx, scriptEnter, zone, s.nowArg(now), visitor, storekit.NewID())
 	if err != nil {
 		return waitroom.Slot{}, false, err
 	}
@@ -192,7 +193,7 @@ func enterReply(res []any, zone string) (slot waitroom.Slot, arrived time.Time, 
 	case "NO":
 		return waitroom.Slot{}, time.Time{}, false, nil
 	case "NOZONE":
-		return waitroom.Slot{}, time.Time{}, false, notFound(zone)
+		return waitroom.Slot{}, time.Time{}, false, storekit.NotFound(zone)
 	case "OK":
 	default:
 		return waitroom.Slot{}, time.Time{}, false, unexpected(res)
@@ -213,16 +214,16 @@ func enterReply(res []any, zone string) (slot waitroom.Slot, arrived time.Time, 
 // lua/exchange.lua.
 func (s *Store) Exchange(ctx context.Context, zone string, now time.Time, limit int) (waitroom.Exchange, error) {
 	if zone == "" {
-		return waitroom.Exchange{}, notFound(zone)
+		return waitroom.Exchange{}, storekit.NotFound(zone)
 	}
-	res, err := s.run(ctx, scriptExchange, zone, s.nowArg(now), limit, newTokenID(), MaxSkipsPerExchange)
+	res, err := s.run(ctx, scriptExchange, zone, s.nowArg(now), limit, storekit.NewID(), MaxSkipsPerExchange)
 	if err != nil {
 		return waitroom.Exchange{}, err
 	}
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return waitroom.Exchange{}, notFound(zone)
+		return waitroom.Exchange{}, storekit.NotFound(zone)
 	case "OK":
 	default:
 		return waitroom.Exchange{}, unexpected(res)
@@ -247,7 +248,7 @@ func (s *Store) Exchange(ctx context.Context, zone string, now time.Time, limit 
 // inside visitor waitroom.ErrNotAdmitted. Script: lua/claim.lua.
 func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
 	if zone == "" {
-		return waitroom.Slot{}, notFound(zone)
+		return waitroom.Slot{}, storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptClaim, zone, s.nowArg(now), visitor)
 	if err != nil {
@@ -261,11 +262,11 @@ func claimReply(res []any, zone, visitor string) (waitroom.Slot, error) {
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return waitroom.Slot{}, notFound(zone)
+		return waitroom.Slot{}, storekit.NotFound(zone)
 	case "NOTADMITTED":
-		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotAdmitted, zone, visitor)
+		return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "")
 	case "CLAIMEXPIRED":
-		return waitroom.Slot{}, fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, zone, visitor)
+		return waitroom.Slot{}, storekit.ClaimExpired(zone, visitor)
 	case "OK":
 	default:
 		return waitroom.Slot{}, unexpected(res)
@@ -283,7 +284,7 @@ func claimReply(res []any, zone, visitor string) (waitroom.Slot, error) {
 // lua/release.lua.
 func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error) {
 	if zone == "" {
-		return false, notFound(zone)
+		return false, storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptRelease, zone, s.nowArg(now), visitor)
 	if err != nil {
@@ -298,7 +299,7 @@ func releaseReply(res []any, zone string) (waitroom.VisitorState, error) {
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return 0, notFound(zone)
+		return 0, storekit.NotFound(zone)
 	case "OK":
 	default:
 		return 0, unexpected(res)
@@ -318,7 +319,7 @@ func releaseReply(res []any, zone string) (waitroom.VisitorState, error) {
 // lua/stats.lua.
 func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom.ZoneStats, error) {
 	if zone == "" {
-		return waitroom.ZoneStats{}, notFound(zone)
+		return waitroom.ZoneStats{}, storekit.NotFound(zone)
 	}
 	res, err := s.run(ctx, scriptStats, zone, s.nowArg(now))
 	if err != nil {
@@ -327,7 +328,7 @@ func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom
 	r := newReply(res)
 	switch r.status {
 	case "NOZONE":
-		return waitroom.ZoneStats{}, notFound(zone)
+		return waitroom.ZoneStats{}, storekit.NotFound(zone)
 	case "OK":
 	default:
 		return waitroom.ZoneStats{}, unexpected(res)

@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // Defaults of the options.
@@ -164,12 +163,10 @@ func (s *Store) Close() error {
 	return nil
 }
 
-var errClosed = fmt.Errorf("waitroom: redisstore: %w: store closed", waitroom.ErrStoreUnavailable)
+var errClosed = storekit.Closed("redisstore")
 
 // unavailable wraps a failure of Redis or of the connection to it.
-func unavailable(err error) error {
-	return fmt.Errorf("waitroom: redisstore: %w: %w", waitroom.ErrStoreUnavailable, err)
-}
+func unavailable(err error) error { return storekit.Unavailable("redisstore", err) }
 
 // --- keys ---
 
@@ -327,19 +324,4 @@ func normalize(st waitroom.ZoneState) (waitroom.ZoneState, error) {
 	return st, nil
 }
 
-func notFound(zone string) error {
-	return fmt.Errorf("%w: %q", waitroom.ErrZoneNotFound, zone)
-}
-
-func notQueued(zone, visitor string) error {
-	return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotQueued, zone, visitor)
-}
-
-var errEmptyVisitor = errors.New("waitroom: redisstore: empty visitor id")
-
-// newTokenID returns a random slot id (128 bits from crypto/rand).
-func newTokenID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+var errEmptyVisitor = storekit.EmptyVisitor("redisstore")

@@ -234,3 +234,48 @@ func onePlaceEach(t *testing.T, s waitroom.Store, zone string, n int) {
 	}
 	assert.Equal(t, int64(n), stats(t, s, zone, at(time.Second)).Waiting, "one place per visitor")
 }
+
+// testRateNotEarnedBeforeOpening: the rate earns nothing for time before
+// OpensAt. A sale that has spent its credit and is moved to open later
+// starts from what it had, not from a rested burst.
+func testRateNotEarnedBeforeOpening(t *testing.T, s waitroom.Store) {
+	z := newZone(t, s, "reopen", func(z *waitroom.ZoneState) {
+		z.Capacity = 100
+		z.AdmitPerSecond = 4 // a burst of 1, one admission per 250ms
+		z.AbandonAfter = time.Hour
+	})
+	ids := registerN(t, s, z.Name, "v", 5, T0)
+	require.Equal(t, ids[:1], admitted(exchange(t, s, z.Name, T0, 10)), "the first admission spends the burst")
+
+	z.OpensAt = at(10 * time.Second)
+	putZone(t, s, z, at(time.Millisecond))
+	assert.Empty(t, admitted(exchange(t, s, z.Name, at(5*time.Second), 10)), "nobody before the opening")
+	assert.Empty(t, admitted(exchange(t, s, z.Name, at(10*time.Second), 10)),
+		"at the opening the 10s before it have earned nothing")
+	assert.Equal(t, ids[1:2], admitted(exchange(t, s, z.Name, at(10*time.Second+250*time.Millisecond), 10)),
+		"250ms after the opening earn one admission")
+	assert.Empty(t, admitted(exchange(t, s, z.Name, at(10*time.Second+260*time.Millisecond), 10)), "and no more")
+}
+
+// testRateFraction: a rate under one per second admits one visitor every
+// 1/rate seconds, never sooner, and rests to a burst of 1.
+func testRateFraction(t *testing.T, s waitroom.Store) {
+	z := newZone(t, s, "slow", func(z *waitroom.ZoneState) {
+		z.Capacity = 100
+		z.AdmitPerSecond = 0.5
+		z.AbandonAfter = time.Hour
+	})
+	ids := registerN(t, s, z.Name, "v", 5, T0)
+	require.Equal(t, 1.0, z.RateBurst(), "a rate under 4 per second has a burst of 1")
+	var got []string
+	for _, d := range []time.Duration{0, 1999 * time.Millisecond, 2 * time.Second, 3 * time.Second, time.Minute} {
+		got = append(got, admitted(exchange(t, s, z.Name, at(d), 10))...)
+		switch d {
+		case 1999 * time.Millisecond:
+			assert.Equal(t, ids[:1], got, "1.999s at 0.5/s earn nothing more")
+		case 3 * time.Second:
+			assert.Equal(t, ids[:2], got, "2s at 0.5/s earn one admission, 1s more nothing")
+		}
+	}
+	assert.Equal(t, ids[:3], got, "a minute's rest earns one admission, the burst, not 28")
+}

@@ -22,10 +22,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/waitroomtest"
 )
 
-// T0 is the instant every subtest starts at.
-var T0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+// T0 is the instant every subtest starts at: waitroomtest.Start, the
+// instant a new waitroomtest.Clock reads.
+var T0 = waitroomtest.Start
 
 // Zone returns test settings for a zone called name: 3 slots, 100
 // admissions per second (a burst of 25), 10 minute sessions, a 1 minute
@@ -80,6 +82,8 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"SaleEnd", testSaleEnd},
 		{"AdmissionRate", testAdmissionRate},
 		{"RateBurstAfterPause", testRateBurstAfterPause},
+		{"RateNotEarnedBeforeOpening", testRateNotEarnedBeforeOpening},
+		{"RateFraction", testRateFraction},
 		{"SettingsChange", testSettingsChange},
 		{"Stats", testStats},
 		{"FeedOrderedAndComplete", testFeedOrderedAndComplete},

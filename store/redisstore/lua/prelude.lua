@@ -67,18 +67,21 @@ local function touch(z, now, created)
   save(z)
 end
 
+-- burst mirrors waitroom.ZoneState.RateBurst.
 local function burst(z)
   local b = z.rate / 4
   if b < 1 then b = 1 end
   return b
 end
 
+-- openAt mirrors waitroom.ZoneState.OpenAt.
 local function openAt(z, now)
   return (z.open == 0 or now >= z.open) and (z.close == 0 or now < z.close)
 end
 
 -- accrue adds the admission credit earned since it was last counted, never
--- before the zone opens, capped at the burst.
+-- before the zone opens, capped at the burst. It mirrors storekit.Accrue
+-- (instants in microseconds); storetest's Rate* tests pin the rule.
 local function accrue(z, now)
   if now <= z.cat then return end
   local from = z.cat
