@@ -150,12 +150,14 @@ type BatchStore interface {
 	Store
 
 	// Batch makes calls, all in zone, one after the other in order, each
-	// as its Store method would at now, in one atomic step, and records
-	// each one's outcome in it (Place and Err). A call's Err is only ever
-	// a sentinel its method documents for one visitor (ErrNotQueued,
-	// ErrNotAdmitted, ErrClaimExpired: see Op). The returned error is for
-	// the batch as a whole (ErrZoneNotFound, or a failure wrapped with
-	// ErrStoreUnavailable): then none took effect.
+	// as its Store method would at now, and records each one's outcome in
+	// it (Place and Err). A call's Err is only ever a sentinel its method
+	// documents for one visitor (ErrNotQueued, ErrNotAdmitted,
+	// ErrClaimExpired: see Op). The returned error is for the batch as a
+	// whole (ErrZoneNotFound, or a failure wrapped with
+	// ErrStoreUnavailable). A store makes the batch in one atomic step
+	// where it can (memory, Redis): then a failed batch took no effect.
+	// One that cannot (DynamoDB) says what it guarantees instead.
 	Batch(ctx context.Context, zone string, now time.Time, calls []Call) error
 }
 

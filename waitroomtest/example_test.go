@@ -27,10 +27,12 @@ func ExampleCounting() {
 	first, _ := room.Visit(ctx, "checkout", nil, true)  // the one slot is free
 	second, _ := room.Visit(ctx, "checkout", nil, true) // it is not
 	fmt.Println(first.State, second.State)
-	fmt.Println("enter:", calls.Count("Enter"), "register:", calls.Count("Register"))
-	fmt.Println("a visitor's requests:", calls.Count(waitroomtest.RequestOps...))
+	// The memory store batches: each newcomer is one Arrive (Enter, or
+	// else Register) in one Batch round trip.
+	fmt.Println("round trips:", calls.Count(waitroomtest.RequestOps...), "arrivals:", calls.Batched("Arrive"))
+	fmt.Println("single enters:", calls.Count("Enter"), "registers:", calls.Count("Register"))
 	// Output:
 	// inside waiting
-	// enter: 2 register: 1
-	// a visitor's requests: 3
+	// round trips: 2 arrivals: 2
+	// single enters: 0 registers: 0
 }

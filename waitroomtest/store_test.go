@@ -45,24 +45,20 @@ func TestCountingStore(t *testing.T) {
 	assert.Equal(t, int64(4), s.Count(waitroomtest.RequestOps...))
 }
 
-// batching is the memory store as a waitroom.BatchStore whose batches
-// make their calls one by one.
-type batching struct{ waitroom.Store }
-
-func (b batching) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
-	return waitroom.BatchEach(ctx, b.Store, zone, now, calls)
-}
+// plain is a store that does not batch: the memory store with its Batch
+// hidden.
+type plain struct{ waitroom.Store }
 
 // Counting in front of a BatchStore keeps the batches, and counts them and
 // what they carry: a Room over it batches its visitors' calls, a
 // newcomer's entry or place in line is one Arrive call.
 func TestCountingKeepsBatches(t *testing.T) {
 	ctx := context.Background()
-	counting, s := waitroomtest.Counting(batching{memstore.New()})
+	counting, s := waitroomtest.Counting(memstore.New())
 	_, isBatch := counting.(waitroom.BatchStore)
 	require.True(t, isBatch)
-	plain, _ := waitroomtest.Counting(memstore.New())
-	_, isBatch = plain.(waitroom.BatchStore)
+	unbatched, _ := waitroomtest.Counting(plain{memstore.New()})
+	_, isBatch = unbatched.(waitroom.BatchStore)
 	require.False(t, isBatch, "in front of a store that does not batch, no Batch")
 
 	clock := waitroomtest.NewClock(waitroomtest.Start)

@@ -87,5 +87,5 @@ func TestBadFlags(t *testing.T) {
 	_, _, _, err = build(context.Background(), options{store: "ftp://x", capacity: 1, rate: 1, session: time.Minute})
 	require.ErrorContains(t, err, "waitroom: unknown store")
 	_, _, _, err = build(context.Background(), options{store: "memory", capacity: 0, rate: 1, session: time.Minute})
-	require.ErrorContains(t, err, "capacity must be positive")
+	require.ErrorContains(t, err, "capacity must be at least 1")
 }

@@ -34,12 +34,29 @@ func (r spikeResult) busiestOverFair(n int) float64 {
 	return float64(slices.Max(r.perShard)) / (float64(n) / float64(len(r.perShard)))
 }
 
-// spike registers n visitors at once, spread over the given Stores (one per
-// instance) with workers goroutines each, and counts where the queue
-// entries went.
+// spike registers n newcomers at once, spread over the given Stores (one
+// per instance, each behind a Room, which gathers its visitors' calls into
+// batches) with workers goroutines each, and counts where the queue
+// entries went. The zone opens an hour after the spike, so that everyone
+// queues.
 func spike(tb testing.TB, stores []*Store, zone string, n, workers int) spikeResult {
 	tb.Helper()
 	ctx := context.Background()
+	st, err := stores[0].Zone(ctx, zone)
+	require.NoError(tb, err)
+	z := waitroom.Zone{
+		Name: st.Name, Capacity: st.Capacity, AdmitPerSecond: st.AdmitPerSecond, Session: st.Session,
+		ClaimWindow: st.ClaimWindow, AbandonAfter: st.AbandonAfter, DataTTL: st.DataTTL,
+		OpensAt: storetest.T0.Add(time.Hour),
+	}
+	rooms := make([]*waitroom.Room, len(stores))
+	for i, s := range stores {
+		// Not closed: closing a Room closes its store, which the caller
+		// goes on using. A Room with WithManualStep runs no goroutine.
+		rooms[i], err = waitroom.New(s, waitroom.WithZone(z), waitroom.WithManualStep(),
+			waitroom.WithClock(func() time.Time { return storetest.T0 }))
+		require.NoError(tb, err)
+	}
 	var before Capacity
 	var tails0 int64
 	for _, s := range stores {
@@ -54,11 +71,11 @@ func spike(tb testing.TB, stores []*Store, zone string, n, workers int) spikeRes
 	close(next)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(stores)*workers)
-	for _, s := range stores {
+	for _, room := range rooms {
 		for range workers {
 			wg.Go(func() {
-				for i := range next {
-					if _, err := s.Register(ctx, zone, fmt.Sprintf("spike-%d", i), storetest.T0); err != nil {
+				for range next {
+					if _, err := room.Visit(ctx, zone, nil, true); err != nil {
 						errs <- err
 						return
 					}
@@ -111,7 +128,7 @@ func addCapacity(a, b Capacity) Capacity {
 // TestSpikeSpreadsWrites: 2,000 visitors registering at once on three
 // instances spread their queue entries evenly over the shards, number
 // themselves 1..n, and update the one tail counter far less often than
-// once per visitor.
+// once per visitor: each Room batches its visitors' registrations.
 func TestSpikeSpreadsWrites(t *testing.T) {
 	const n = 2000
 	db, _ := localClients(t)

@@ -549,38 +549,45 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 // the slot or queue entry, and the event. A slot past its deadline is no
 // longer held: Release reports false and leaves it for Exchange to leak.
 func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error) {
+	st, err := s.release(ctx, zone, visitor, now)
+	return st != 0, err
+}
+
+// release is Release, reporting the state the visitor gave up (0: it held
+// nothing).
+func (s *Store) release(ctx context.Context, zone, visitor string, now time.Time) (waitroom.VisitorState, error) {
 	if err := s.check(); err != nil {
-		return false, err
+		return 0, err
 	}
 	if err := checkZone(zone); err != nil {
-		return false, storekit.NotFound(zone)
+		return 0, storekit.NotFound(zone)
 	}
 	if checkVisitor(visitor) != nil {
-		return false, nil
+		return 0, nil
 	}
 	n := now.UnixMilli()
 	unlock, err := s.lockZone(ctx, zone)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer unlock()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 0 {
 			if err := backoff(ctx, attempt); err != nil {
-				return false, unavailable("release", err)
+				return 0, unavailable("release", err)
 			}
 		}
 		m, err := s.writerMeta(ctx, zone)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		k := m.keys()
 		v, ok, err := s.getVisitor(ctx, k, visitor)
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if !ok || !v.holds(n) {
-			return false, nil
+			return 0, nil
 		}
 		tx := s.newTx(&m, now)
 		e := newExpr()
@@ -589,7 +596,7 @@ func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time
 			tx.del(kindVisitor, 0, k.visitor(visitor), cond, e)
 			if v.seq == m.head+1 {
 				if err := s.passReleased(ctx, &m, v.seq); err != nil {
-					return false, err
+					return 0, err
 				}
 			} else if v.seq > m.head {
 				e := newExpr()
@@ -607,16 +614,16 @@ func (s *Store) Release(ctx context.Context, zone, visitor string, now time.Time
 		}
 		ok, f, err := tx.commit(ctx, "release")
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		if ok {
-			return true, nil
+			return v.state, nil
 		}
 		if len(f.failed(kindSlot)) > 0 {
-			return false, nil // leaked meanwhile: no longer held
+			return 0, nil // leaked meanwhile: no longer held
 		}
 	}
-	return false, contention("release", zone)
+	return 0, contention("release", zone)
 }
 
 // passReleased moves the head of the line past the place seq (at the head,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -162,96 +161,20 @@ func keyID(k map[string]types.AttributeValue) string { return itemID(k) }
 // actions each).
 const maxRegBatch = maxTxItems / 2
 
-// A registrar gathers a zone's concurrent registrations on this Store into
-// batches (group commit): one batch costs one write to the zone's tail
-// counter, however many visitors it numbers, so the counter is not a hot
-// key in a spike. Batches of a zone run one at a time, which also makes
-// concurrent repeat registrations of one visitor take one place.
-type registrar struct {
-	s    *Store
-	zone string
-
-	mu      sync.Mutex
-	pending []*regReq
-	byID    map[string]*regReq // pending, not yet taken by a batch
-	running bool
-}
-
 type regReq struct {
 	visitor string
 	now     time.Time
 	seq     uint64 // number handed out, 0 before
-	done    chan struct{}
 	place   waitroom.Place
 	err     error
 }
 
-func (s *Store) registrar(zone string) *registrar {
-	s.regMu.Lock()
-	defer s.regMu.Unlock()
-	r := s.regs[zone]
-	if r == nil {
-		r = &registrar{s: s, zone: zone, byID: make(map[string]*regReq)}
-		s.regs[zone] = r
-	}
-	return r
-}
-
-// submit queues a registration (joining a queued one of the same visitor)
-// and makes sure a batch runs.
-func (r *registrar) submit(visitor string, now time.Time) (*regReq, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if q := r.byID[visitor]; q != nil {
-		if now.After(q.now) {
-			q.now = now
-		}
-		return q, nil
-	}
-	q := &regReq{visitor: visitor, now: now, done: make(chan struct{})}
-	if !r.running {
-		if !r.s.spawn(r.run) {
-			return nil, errClosed
-		}
-		r.running = true
-	}
-	r.pending = append(r.pending, q)
-	r.byID[visitor] = q
-	return q, nil
-}
-
-// run writes batches until none is queued.
-func (r *registrar) run() {
-	for {
-		r.mu.Lock()
-		if len(r.pending) == 0 {
-			r.running = false
-			r.mu.Unlock()
-			return
-		}
-		n := min(len(r.pending), maxRegBatch)
-		batch := r.pending[:n:n]
-		r.pending = r.pending[n:]
-		for _, q := range batch {
-			delete(r.byID, q.visitor)
-		}
-		r.mu.Unlock()
-
-		ctx, cancel := context.WithTimeout(r.s.ctx, 30*time.Second)
-		r.s.registerBatch(ctx, r.zone, batch)
-		cancel()
-		for _, q := range batch {
-			close(q.done)
-		}
-	}
-}
-
 // Register gives the visitor a place at the back of the queue, or returns
 // the place it holds (see waitroom.Store). Registering appends no event and
-// does not write the zone item. Concurrent registrations on one Store are
-// written in batches of up to 50: one tail-counter update and one
-// TransactWriteItems per batch. A slot past its deadline is left for
-// Exchange to leak (with EventExpired); the visitor gets a new place.
+// does not write the zone item. A slot past its deadline is left for
+// Exchange to leak (with EventExpired); the visitor gets a new place. A
+// Room gathers concurrent registrations into one Batch: one tail-counter
+// update and one TransactWriteItems for up to 50 of them.
 func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Place, error) {
 	if err := s.check(); err != nil {
 		return waitroom.Place{}, err
@@ -262,24 +185,58 @@ func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Tim
 	if err := checkVisitor(visitor); err != nil {
 		return waitroom.Place{}, err
 	}
-	if _, err := s.readMeta(ctx, zone, s.cfg.cacheAge); err != nil {
+	q := &regReq{visitor: strings.Clone(visitor), now: now}
+	if err := s.registerAll(ctx, zone, []*regReq{q}); err != nil {
 		return waitroom.Place{}, err
 	}
-	q, err := s.registrar(zone).submit(strings.Clone(visitor), now)
-	if err != nil {
-		return waitroom.Place{}, err
+	p := q.place
+	p.Visitor = visitor
+	return p, nil
+}
+
+// registerAll writes the registrations qs (of distinct visitors), in
+// order, up to maxRegBatch per transaction. A zone's registrations on one
+// Store take turns, so that repeat registrations of one visitor take one
+// place and hand out no number in vain. The writes run on a goroutine of
+// the Store's with a deadline of their own, so that a caller who gives up
+// does not leave a number handed out but never written; the caller is
+// told at once.
+func (s *Store) registerAll(ctx context.Context, zone string, qs []*regReq) error {
+	if _, err := s.readMeta(ctx, zone, s.cfg.cacheAge); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	if !s.spawn(func() {
+		defer close(done)
+		wctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		// Not the zone item's turn (lockZone(zone)): registrations do not
+		// write it. Zone names hold no '#'.
+		unlock, err := s.lockZone(wctx, zone+"#register")
+		if err != nil {
+			for _, q := range qs {
+				q.err = err
+			}
+			return
+		}
+		defer unlock()
+		for start := 0; start < len(qs); start += maxRegBatch {
+			s.registerBatch(wctx, zone, qs[start:min(start+maxRegBatch, len(qs))])
+		}
+	}) {
+		return errClosed
 	}
 	select {
-	case <-q.done:
-		if q.err != nil {
-			return waitroom.Place{}, q.err
-		}
-		p := q.place
-		p.Visitor = visitor
-		return p, nil
+	case <-done:
 	case <-ctx.Done():
-		return waitroom.Place{}, unavailable("register", ctx.Err())
+		return unavailable("register", ctx.Err())
 	}
+	for _, q := range qs {
+		if q.err != nil {
+			return q.err
+		}
+	}
+	return nil
 }
 
 // registerBatch settles every registration of batch, setting its place or

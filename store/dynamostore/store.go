@@ -113,9 +113,6 @@ type Store struct {
 	locks  map[string]chan struct{} // per zone, see lockZone
 	tails  map[string]tailSeen      // per zone, see tailHint
 
-	regMu sync.Mutex
-	regs  map[string]*registrar
-
 	feedMu sync.Mutex
 	feeds  map[string]*zoneFeed
 
@@ -171,7 +168,6 @@ func New(client *dynamodb.Client, table string, opts ...Option) (*Store, error) 
 		metas: make(map[string]*cachedMeta),
 		locks: make(map[string]chan struct{}),
 		tails: make(map[string]tailSeen),
-		regs:  make(map[string]*registrar),
 		feeds: make(map[string]*zoneFeed),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
