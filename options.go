@@ -44,8 +44,7 @@ type Option func(*config)
 // config is what the options of New set.
 type config struct {
 	zones         []Zone
-	zoneFunc      ZoneFunc
-	template      Zone
+	template      *Zone // WithZoneTemplate
 	keys          *KeyRing
 	clock         func() time.Time
 	tick          time.Duration
@@ -60,13 +59,15 @@ type config struct {
 // WithZone adds a zone. Use it once per zone.
 func WithZone(z Zone) Option { return func(c *config) { c.zones = append(c.zones, z) } }
 
-// WithZoneFunc maps requests to zones by a function, for zones that follow
-// the URL (one per event). A name the Room does not know yet becomes a zone
-// with the settings of template (its Name and Paths ignored). f must only
-// return names of real events: each new name creates a zone in the store.
-// Path prefixes of zones given by WithZone are matched first.
-func WithZoneFunc(template Zone, f ZoneFunc) Option {
-	return func(c *config) { c.template, c.zoneFunc = template, f }
+// WithZoneTemplate lets the Room make zones as they are asked for, for
+// zones that follow the URL (one per event, named by
+// middleware.WithZoneFunc): a zone name the Room does not know yet, given
+// to Visit, Status, Claim or VerifyAccess, becomes a zone with the
+// settings of template (its Name and Paths ignored). Each new name creates
+// a zone in the store, so only names of real events must reach the Room.
+// WithMaxZones bounds them.
+func WithZoneTemplate(template Zone) Option {
+	return func(c *config) { c.template = &template }
 }
 
 // WithKeys sets the key ring that signs and verifies tokens. Every instance
@@ -135,7 +136,7 @@ func newConfig(opts []Option) (config, error) {
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	if cfg.zoneFunc != nil {
+	if cfg.template != nil {
 		if _, err := cfg.templateZone("template"); err != nil {
 			return cfg, fmt.Errorf("waitroom: zone template: %w", err)
 		}
@@ -150,10 +151,10 @@ func newConfig(opts []Option) (config, error) {
 	return cfg, nil
 }
 
-// templateZone returns the zone named name that the zone func's template
-// makes (no Paths), with its defaults filled.
+// templateZone returns the zone named name that the template makes (no
+// Paths), with its defaults filled.
 func (c *config) templateZone(name string) (Zone, error) {
-	z := c.template
+	z := *c.template
 	z.Name, z.Paths = name, nil
 	return z.withDefaults()
 }

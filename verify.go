@@ -34,14 +34,14 @@ func (r *Room) VerifyAccess(raw, zone string) (Access, error) {
 	return a, nil
 }
 
-// session returns the Session of zone, or of the zone func's template for
+// session returns the Session of zone, or of the zone template for
 // a zone the Room has not made yet (another instance may have let the
 // visitor in).
 func (r *Room) session(zone string) (time.Duration, bool) {
 	if z, ok := r.Zone(zone); ok {
 		return z.Session, true
 	}
-	if r.cfg.zoneFunc == nil {
+	if r.cfg.template == nil {
 		return 0, false
 	}
 	t, err := r.cfg.templateZone(zone)

@@ -3,10 +3,6 @@ package waitroom_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,25 +231,15 @@ func TestClosedZone(t *testing.T) {
 	require.Empty(t, o.AccessToken)
 }
 
-func TestZoneFuncCreatesZonesFromTemplate(t *testing.T) {
+func TestZoneTemplateMakesZonesByName(t *testing.T) {
 	clock := waitroomtest.NewClock(t0)
 	tmpl := waitroom.Zone{Capacity: 1}
 	room, err := waitroom.New(memstore.New(), waitroom.WithClock(clock.Now), waitroom.WithManualStep(),
-		waitroom.WithZoneFunc(tmpl, func(r *http.Request) (string, bool) {
-			var id string
-			if n, _ := fmt.Sscanf(r.URL.Path, "/events/%s", &id); n == 1 && strings.HasSuffix(id, "/checkout") {
-				return "event-" + strings.TrimSuffix(id, "/checkout"), true
-			}
-			return "", false
-		}))
+		waitroom.WithZoneTemplate(tmpl))
 	require.NoError(t, err)
 	defer room.Close()
-
-	zone, ok := room.Match(httptest.NewRequest("GET", "/events/42/checkout", nil))
-	require.True(t, ok)
-	require.Equal(t, "event-42", zone)
-	_, ok = room.Match(httptest.NewRequest("GET", "/events/42", nil))
-	require.False(t, ok)
+	_, ok := room.Zone("event-42")
+	require.False(t, ok, "no zone before it is asked for")
 
 	a, err := room.Visit(ctx, "event-42", nil, true)
 	require.NoError(t, err)
@@ -280,7 +266,7 @@ func TestMatchLongestPrefix(t *testing.T) {
 		"/shop": "shop", "/shop/": "shop", "/shop/cart": "shop", "/shop/seats": "seats", "/shop/seats/12": "seats",
 		"/shops": "", "/": "", "/other/shop": "",
 	} {
-		got, ok := room.Match(httptest.NewRequest("GET", path, nil))
+		got, ok := room.MatchPath(path)
 		assert.Equal(t, want != "", ok, path)
 		assert.Equal(t, want, got, path)
 	}

@@ -2,7 +2,6 @@ package waitroom
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 )
@@ -26,7 +25,7 @@ type Zone struct {
 	// protects /checkout and /checkout/pay, not /checkouts), whatever
 	// their spelling: //checkout, /x/../checkout, /checkout;p, /CHECKOUT
 	// (see Room.MatchPath and WithStrictPaths). Empty: the zone
-	// is reached only through a Room's zone func (WithZoneFunc) or by name.
+	// is reached only by name (middleware.WithZoneFunc).
 	Paths []string
 
 	// Capacity is the number of visitors inside at once: the size of the
@@ -136,8 +135,3 @@ func (z Zone) fromState(s ZoneState) Zone {
 	z.version = s.Version
 	return z
 }
-
-// ZoneFunc maps a request to a zone name, for zones that follow the URL
-// (/events/{id}/checkout → "event-{id}"). ok false: the request is not
-// protected by it.
-type ZoneFunc func(r *http.Request) (zone string, ok bool)

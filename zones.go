@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -45,9 +44,9 @@ func (r *Room) AddZone(ctx context.Context, z Zone) error {
 	return r.putZone(ctx, z)
 }
 
-// ensure returns the entry of zone, creating it from the zone func's
-// template if the Room does not know it yet. Without a zone func an
-// unknown zone is ErrZoneNotFound.
+// ensure returns the entry of zone, creating it from the zone template if
+// the Room does not know it yet. Without a template an unknown zone is
+// ErrZoneNotFound.
 func (r *Room) ensure(ctx context.Context, zone string) (*zoneEntry, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
@@ -55,7 +54,7 @@ func (r *Room) ensure(ctx context.Context, zone string) (*zoneEntry, error) {
 	if e := r.entry(zone); e != nil {
 		return e, nil
 	}
-	if r.cfg.zoneFunc == nil {
+	if r.cfg.template == nil {
 		return nil, fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
 	}
 	z, err := r.cfg.templateZone(zone)
@@ -144,25 +143,11 @@ func (r *Room) entry(name string) *zoneEntry {
 	return e
 }
 
-// Match returns the zone that protects the request: the zone of
-// MatchPath for its URL path, else the zone func's answer. It does not
-// touch the store. Give the zone func, and the origin, the request with
-// its canonical path (CanonicalPath), as the middleware does.
-func (r *Room) Match(req *http.Request) (zone string, ok bool) {
-	if zone, ok := r.MatchPath(req.URL.Path); ok {
-		return zone, true
-	}
-	if r.cfg.zoneFunc != nil {
-		return r.cfg.zoneFunc(req)
-	}
-	return "", false
-}
-
 // MatchPath returns the zone whose path prefix covers the decoded URL path
 // p, the longest prefix first. p is judged in its canonical form, with
 // parameters, trailing dots and spaces and (unless WithStrictPaths) case
 // ignored, and decoded again while percent-escapes remain; see
-// CanonicalPath. It does not consult the zone func.
+// CanonicalPath.
 func (r *Room) MatchPath(p string) (zone string, ok bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()

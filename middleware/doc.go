@@ -11,7 +11,7 @@
 //  1. The path is made canonical (waitroom.CanonicalPath: slashes merged,
 //     dot segments resolved); the next handler gets that spelling. Bypass
 //     rules (WithBypassPaths, WithBypassMethods, WithBypass) and requests
-//     no zone protects (Room.Match) pass on.
+//     no zone protects (Room.MatchPath, else WithZoneFunc) pass on.
 //  2. A valid access cookie for the zone ("wr_a_<zone>") passes to the next
 //     handler, with the Access in the request context (AccessFrom). This is
 //     checked locally: a cache hit or a signature check, never a store call.

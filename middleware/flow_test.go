@@ -380,7 +380,7 @@ func TestZoneFuncZones(t *testing.T) {
 		}
 		return "event-" + rest, true
 	}
-	e := newEnv(t, checkoutZone(1), []waitroom.Option{waitroom.WithZoneFunc(tmpl, zoneOf)})
+	e := newEnv(t, checkoutZone(1), []waitroom.Option{waitroom.WithZoneTemplate(tmpl)}, middleware.WithZoneFunc(zoneOf))
 	for _, ev := range []string{"a", "b"} {
 		first, second := e.client(), e.client()
 		require.Equal(t, http.StatusOK, first.get("/events/"+ev).StatusCode, ev)

@@ -121,7 +121,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.next.ServeHTTP(w, r)
 		return
 	}
-	zone, ok := e.room.Match(r)
+	zone, ok := e.room.MatchPath(path)
+	if !ok && e.cfg.zoneFunc != nil {
+		zone, ok = e.cfg.zoneFunc(r)
+	}
 	if !ok {
 		h.next.ServeHTTP(w, r)
 		return

@@ -36,6 +36,17 @@ const (
 // An Option configures a Handler.
 type Option func(*config)
 
+// WithZoneFunc maps requests to zones by a function, for zones that follow
+// the URL (/events/{id}/checkout → "event-{id}"), asked after the zones'
+// path prefixes have not matched. f is given the request with its
+// canonical path (waitroom.CanonicalPath); ok false: the request is not
+// protected by it. Give the Room a template for the zones it names
+// (waitroom.WithZoneTemplate), and have f return only names of real
+// events: each new name creates a zone in the store.
+func WithZoneFunc(f func(r *http.Request) (zone string, ok bool)) Option {
+	return func(c *config) { c.zoneFunc = f }
+}
+
 type config struct {
 	prefix        string
 	prefixSlash   string // prefix + "/", precomputed for the request path
@@ -44,6 +55,7 @@ type config struct {
 	bypassPaths   []string
 	bypassMethods []string
 	bypass        func(*http.Request) bool
+	zoneFunc      func(*http.Request) (string, bool)
 	secure        bool
 	cacheSize     int
 	fullTTL       time.Duration

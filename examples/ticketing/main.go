@@ -68,9 +68,9 @@ func main() {
 	capacity := flag.Int("capacity", 2, "visitors picking seats at once, per event")
 	flag.Parse()
 
-	room, err := waitroom.New(memstore.New(), waitroom.WithZoneFunc(waitroom.Zone{
+	room, err := waitroom.New(memstore.New(), waitroom.WithZoneTemplate(waitroom.Zone{
 		Capacity: *capacity, AdmitPerSecond: 1, Session: 2 * time.Minute,
-	}, eventZone))
+	}))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func (s *shop) handler() http.Handler {
 	mux.HandleFunc("GET /{$}", s.list)
 	mux.HandleFunc("GET /events/{id}/seats", s.seats)
 	mux.HandleFunc("POST /events/{id}/checkout", s.checkout)
-	return middleware.New(s.room)(mux)
+	return middleware.New(s.room, middleware.WithZoneFunc(eventZone))(mux)
 }
 
 func (s *shop) list(w http.ResponseWriter, r *http.Request) {

@@ -33,7 +33,7 @@ func TestEventZone(t *testing.T) {
 func TestBuyReleasesSlot(t *testing.T) {
 	clock := waitroomtest.NewClock(waitroomtest.Start)
 	room, err := waitroom.New(memstore.New(), waitroom.WithClock(clock.Now), waitroom.WithManualStep(),
-		waitroom.WithZoneFunc(waitroom.Zone{Capacity: 1, AdmitPerSecond: 10}, eventZone))
+		waitroom.WithZoneTemplate(waitroom.Zone{Capacity: 1, AdmitPerSecond: 10}))
 	require.NoError(t, err)
 	defer room.Close()
 	srv := httptest.NewServer(newShop(room).handler())

@@ -2,8 +2,11 @@ package dynamostore_test
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"net/http"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -14,6 +17,43 @@ import (
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/dynamostore"
 )
+
+// The examples without an Output line are compiled, not run: they serve
+// HTTP until stopped, or reach AWS. Example (below) runs, against the
+// DynamoDB Local the tests use.
+
+// A Room over DynamoDB: the first visitor goes in, the second waits. This
+// one runs against DynamoDB Local at WAITROOM_DYNAMODB_ENDPOINT (default
+// http://127.0.0.1:8000), in a zone of its own.
+func Example() {
+	ctx := context.Background()
+	endpoint := os.Getenv("WAITROOM_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		endpoint = "http://127.0.0.1:8000"
+	}
+	store, err := dynamostore.Open(ctx, "dynamodb://waitroom-example?region=us-east-1&endpoint="+url.QueryEscape(endpoint))
+	if err != nil {
+		log.Fatal(err)
+	}
+	zone := "example-" + waitroom.NewVisitorID()
+	room, err := waitroom.New(store, waitroom.WithManualStep(),
+		waitroom.WithZone(waitroom.Zone{Name: zone, Capacity: 1, DataTTL: time.Minute}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close() // closes the store too
+
+	first, err := room.Visit(ctx, zone, nil, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	second, err := room.Visit(ctx, zone, nil, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(first.State, second.State, second.Place.Ahead)
+	// Output: inside waiting 0
+}
 
 // Open a Store from a URL (the table is created if missing) and put a Room
 // and the middleware on it. Every instance runs the same code against the

@@ -2,8 +2,10 @@ package redisstore_test
 
 import (
 	"context"
+	"fmt"
 	"log"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,6 +14,43 @@ import (
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/redisstore"
 )
+
+// The examples without an Output line are compiled, not run: they serve
+// HTTP until stopped, or reach a Redis Cluster that is not there. Example
+// (below) runs, against the Redis the tests use.
+
+// A Room over Redis: the first visitor goes in, the second waits. This one
+// runs against WAITROOM_REDIS_URL (default redis://127.0.0.1:6379/0), in a
+// zone of its own that expires a minute after its last write.
+func Example() {
+	ctx := context.Background()
+	url := os.Getenv("WAITROOM_REDIS_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/0"
+	}
+	store, err := redisstore.Open(ctx, url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	zone := "example-" + waitroom.NewVisitorID()
+	room, err := waitroom.New(store, waitroom.WithManualStep(),
+		waitroom.WithZone(waitroom.Zone{Name: zone, Capacity: 1, DataTTL: time.Minute}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer room.Close() // closes the store, and the client Open made
+
+	first, err := room.Visit(ctx, zone, nil, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	second, err := room.Visit(ctx, zone, nil, true)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(first.State, second.State, second.Place.Ahead)
+	// Output: inside waiting 0
+}
 
 // Every instance runs the same code: they share the zone's queue, bucket
 // and feed in Redis, and the key ring kept there.

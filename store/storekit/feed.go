@@ -13,12 +13,13 @@ import (
 type FeedRead func() ([]waitroom.Event, <-chan struct{}, error)
 
 // WaitFeed is the wait of ReadFeed: it reads, and while nothing has come
-// reads again when woken, every poll (0: only when woken), until wait has
+// reads again when woken or when poll has passed since the last read (0:
+// only when woken), until wait has
 // passed (then it returns an empty slice), ctx is done (ctx.Err()) or
 // closed is closed (errClosed). wait <= 0 reads once. It never returns a
 // nil slice with a nil error.
 func WaitFeed(ctx context.Context, wait, poll time.Duration, closed <-chan struct{}, errClosed error, read FeedRead) ([]waitroom.Event, error) {
-	var timer, ticker <-chan time.Time
+	var timer *time.Timer
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -34,24 +35,28 @@ func WaitFeed(ctx context.Context, wait, poll time.Duration, closed <-chan struc
 			return evs, nil
 		}
 		if timer == nil {
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			timer = t.C
-			if poll > 0 {
-				tk := time.NewTicker(poll)
-				defer tk.Stop()
-				ticker = tk.C
-			}
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		}
+		// The poll runs from each read: a wake-up restarts it.
+		var polled <-chan time.Time
+		var pt *time.Timer
+		if poll > 0 {
+			pt = time.NewTimer(poll)
+			polled = pt.C
 		}
 		select {
 		case <-woken:
-		case <-ticker:
-		case <-timer:
+		case <-polled:
+		case <-timer.C:
 			return []waitroom.Event{}, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-closed:
 			return nil, errClosed
+		}
+		if pt != nil {
+			pt.Stop()
 		}
 	}
 }

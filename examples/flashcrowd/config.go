@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"time"
+
+	"github.com/waitroom/waitroom"
+)
+
+// Config describes one run. The zero value of a field selects the default
+// documented on it (see defaults).
+type Config struct {
+	Visitors int           // virtual visitors in the crowd. Default 20000.
+	Window   time.Duration // they all arrive within it. Default 10s.
+	Profile  string        // "spike" (evenly over the window) or "ramp" (arrivals per second growing linearly). Default spike.
+
+	Capacity     int           // visitors inside at once. Default 6000: more than the rate times a visitor's way in (its next poll, the claim) and its stay, so that the rate is what limits.
+	Rate         float64       // admissions per second. Default 1000.
+	Think        time.Duration // mean time a visitor stays in checkout (uniform in [Think/2, 3Think/2]). Default 500ms.
+	Session      time.Duration // access token lifetime: a slot not released leaks after it. Default 20s: longer than a visitor's way from its claim to the origin on a busy machine.
+	ReleaseShare float64       // share of visitors who release their slot when done; the rest let it expire. Default 0.97; negative: none.
+	Tick         time.Duration // the exchanger's period. Default 100ms (waitroom.DefaultTick).
+
+	Store     string // "memory", "redis://host:port/db" or "redis+cluster://h1:p,h2:p". Default memory.
+	Instances int    // waiting-room instances over the store, each a proxy of its own. Default 1.
+	URL       string // drive a waiting room already running at this base URL instead of starting one
+	Zone      string // the zone's name. Default "checkout".
+	Path      string // the protected path. Default "/checkout".
+	Follow    string // how waiting visitors follow the line: "push" (the page's event stream, over HTTP/2 so that every stream shares a few connections) or "poll" (the status endpoint, every Retry-After). Default push in process, poll with URL.
+
+	Seed           uint64        // arrival and think-time randomness. Default 1.
+	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
+	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
+	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets): a third for first requests and polls, two thirds for the visitors let in (see letInConns); the proxy opens half as many to the origin. Default capacity + 1024, at most 4000 over all instances, for the usual limit of open files: more than the visitors the origin may hold at once where it fits, so that the cap does not hide the origin's concurrency (the report says when it may have).
+	RequestTimeout time.Duration // one request's limit from the moment it has a socket, on top of the think time. Default 30s.
+	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
+	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
+
+	Progress io.Writer // the progress bar goes here; nil: none
+}
+
+func (c Config) withDefaults() (Config, error) {
+	def := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	if c.Visitors == 0 {
+		c.Visitors = 20000
+	}
+	def(&c.Window, 10*time.Second)
+	if c.Profile == "" {
+		c.Profile = "spike"
+	}
+	if c.Capacity == 0 {
+		c.Capacity = 6000
+	}
+	if c.Rate == 0 {
+		c.Rate = 1000
+	}
+	def(&c.Think, 500*time.Millisecond)
+	def(&c.Session, 20*time.Second)
+	if c.ReleaseShare == 0 {
+		c.ReleaseShare = 0.97
+	}
+	c.ReleaseShare = min(max(c.ReleaseShare, 0), 1)
+	def(&c.Tick, waitroom.DefaultTick)
+	if c.Store == "" {
+		c.Store = "memory"
+	}
+	if c.Instances == 0 {
+		c.Instances = 1
+	}
+	if c.Zone == "" {
+		c.Zone = "checkout"
+	}
+	if c.Path == "" {
+		c.Path = "/checkout"
+	}
+	if c.Follow == "" {
+		c.Follow = followPush
+		if c.URL != "" {
+			c.Follow = followPoll
+		}
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	def(&c.Stall, 45*time.Second)
+	def(&c.RequestTimeout, 30*time.Second)
+	if c.MaxFailures == 0 {
+		c.MaxFailures = 5
+	}
+	def(&c.SampleEvery, 100*time.Millisecond)
+
+	switch {
+	case c.Visitors < 1:
+		return c, fmt.Errorf("waitroom: flashcrowd: visitors must be at least 1, got %d", c.Visitors)
+	case c.Window < 0:
+		return c, fmt.Errorf("waitroom: flashcrowd: window must not be negative, got %v", c.Window)
+	case c.Profile != "spike" && c.Profile != "ramp":
+		return c, fmt.Errorf("waitroom: flashcrowd: profile must be spike or ramp, got %q", c.Profile)
+	case c.Capacity < 1:
+		return c, fmt.Errorf("waitroom: flashcrowd: capacity must be at least 1, got %d", c.Capacity)
+	case c.Rate <= 0 || math.IsInf(c.Rate, 0) || math.IsNaN(c.Rate):
+		return c, fmt.Errorf("waitroom: flashcrowd: rate must be positive, got %g", c.Rate)
+	case c.Think < 0:
+		return c, fmt.Errorf("waitroom: flashcrowd: think time must not be negative, got %v", c.Think)
+	case c.Instances < 1:
+		return c, fmt.Errorf("waitroom: flashcrowd: instances must be at least 1, got %d", c.Instances)
+	case c.Conns != 0 && c.Conns < 3:
+		return c, fmt.Errorf("waitroom: flashcrowd: conns must be at least 3 (a third for first requests), got %d", c.Conns)
+	case c.Follow != followPush && c.Follow != followPoll:
+		return c, fmt.Errorf("waitroom: flashcrowd: follow must be push or poll, got %q", c.Follow)
+	}
+	if c.Conns == 0 {
+		// Every connection costs two sockets in this process, every
+		// request in the origin two more, and the event streams' HTTP/2
+		// connections some: stay within the usual limit of open files.
+		c.Conns = min(c.Capacity+1024, 4000/c.Instances)
+	}
+	if c.URL != "" {
+		u, err := url.Parse(c.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("waitroom: flashcrowd: -url %q is not an http(s) base URL", c.URL)
+		}
+	}
+	if c.Timeout == 0 {
+		c.Timeout = c.Window + time.Duration(2*float64(c.Visitors)/c.Rate*float64(time.Second)) + time.Minute
+	}
+	return c, nil
+}
+
+// zone is the waiting room's zone for the run.
+func (c Config) zone() waitroom.Zone {
+	return waitroom.Zone{
+		Name: c.Zone, Paths: []string{c.Path}, Capacity: c.Capacity, AdmitPerSecond: c.Rate,
+		Session: c.Session, ClaimWindow: 30 * time.Second, AbandonAfter: time.Minute, DataTTL: 10 * time.Minute,
+	}
+}
+
+// letInConns is the crowd's share of connections per instance for the
+// visitors let in: two thirds. A visitor let in holds its slot until its
+// claim reaches the room, so claims that queue for the crowd's sockets
+// hold slots that browsers, each with its own socket, would not: with
+// half the sockets, 17,000 claims at once waited some 17 s for one in a
+// 100,000-visitor spike, and the slots they held, not the rate, limited
+// the admissions. The first requests queue for the rest.
+func (c Config) letInConns() int { return c.Conns - c.Conns/3 }
