@@ -30,15 +30,21 @@
 // edge cache and the live waiting page stay current.
 //
 // A crowd arriving at once is many small store calls at once. Over a store
-// that implements [BatchStore] (redisstore does), a Room gathers
+// that implements [BatchStore] (all three do), a Room gathers
 // the calls its visitors make at the same time (registrations, reads,
 // heartbeats, direct entries) into batches, up to 256 calls in one round
 // trip and one batch of a zone in flight: a quiet zone's call goes at
 // once, alone, and the busier the store, the larger the batches. A
 // newcomer's direct entry, or else its place in line, is then one call.
 // Claims and releases go on their own: a slot is held while they wait.
-// The memory store is no BatchStore: its calls cost no round trip, and a
-// batch would only add a hand-over between goroutines.
+// The memory store makes a batch under one hold of its lock, at about the
+// cost of single calls; Redis in one script; DynamoDB writes a run of
+// registrations as one transaction.
+//
+// Package store/storekit holds what every store shares (the contract's
+// errors, slot ids, the admission-rate credit, the wait of a blocking
+// feed read), so that a new store is mostly its queries; store/storetest
+// is the suite it must pass.
 //
 // Package middleware wraps an http.Handler (your app, or an
 // httputil.ReverseProxy) with the waiting room: zone matching, cookies, the

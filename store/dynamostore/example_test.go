@@ -22,7 +22,7 @@ import (
 // HTTP until stopped, or reach AWS. Example (below) runs, against the
 // DynamoDB Local the tests use.
 
-// A Room over DynamoDB: the first visitor goes in, the second waits. This
+// A Room over DynamoDB: the first visitor goes in, the next two wait. This
 // one runs against DynamoDB Local at WAITROOM_DYNAMODB_ENDPOINT (default
 // http://127.0.0.1:8000), in a zone of its own.
 func Example() {
@@ -43,16 +43,19 @@ func Example() {
 	}
 	defer room.Close() // closes the store too
 
-	first, err := room.Visit(ctx, zone, nil, true)
+	for range 3 {
+		out, err := room.Visit(ctx, zone, nil, true)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Print(out.State, " ")
+	}
+	st, err := room.Stats(ctx, zone)
 	if err != nil {
 		log.Fatal(err)
 	}
-	second, err := room.Visit(ctx, zone, nil, true)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(first.State, second.State, second.Place.Ahead)
-	// Output: inside waiting 0
+	fmt.Println("| inside:", st.Inside, "waiting:", st.Waiting)
+	// Output: inside waiting waiting | inside: 1 waiting: 2
 }
 
 // Open a Store from a URL (the table is created if missing) and put a Room

@@ -260,6 +260,11 @@ func backoff(ctx context.Context, n int) error {
 	d := time.Duration(1<<min(n, 6)) * time.Millisecond
 	d = min(d, 100*time.Millisecond)
 	d = d/2 + time.Duration(randUint64()%uint64(d/2+1))
+	return sleep(ctx, d)
+}
+
+// sleep waits d, or until ctx is done (its error).
+func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

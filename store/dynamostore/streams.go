@@ -101,17 +101,6 @@ func (r *streamReader) run() {
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // follow reads the stream until an error (or Close).
 func (r *streamReader) follow(ctx context.Context) error {
 	desc, err := r.s.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &r.s.table})

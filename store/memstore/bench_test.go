@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/store/memstore"
 	"github.com/waitroom/waitroom/store/storetest"
@@ -191,4 +192,40 @@ func BenchmarkMemory(b *testing.B) {
 	runtime.KeepAlive(s)
 	runtime.KeepAlive(ids)
 	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "B/visitor")
+}
+
+// BenchmarkCrowdArrives is a crowd's arrival as a Room sees it: 256
+// goroutines at once each bring a newcomer to a full zone (Room.Visit,
+// which signs its token and queues it), over the Store as it is, whose
+// calls the Room gathers into batches, and over the same Store with Batch
+// hidden, one call per visitor. Compare the ns/op of the two.
+func BenchmarkCrowdArrives(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		store func(*memstore.Store) waitroom.Store
+	}{
+		{"batched", func(s *memstore.Store) waitroom.Store { return s }},
+		{"single", func(s *memstore.Store) waitroom.Store { return struct{ waitroom.Store }{s} }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			room, err := waitroom.New(c.store(memstore.New()), waitroom.WithManualStep(),
+				waitroom.WithZone(waitroom.Zone{Name: "crowd", Capacity: 1, AdmitPerSecond: 1}))
+			require.NoError(b, err)
+			defer room.Close()
+			ctx := context.Background()
+			_, err = room.Visit(ctx, "crowd", nil, true) // takes the one slot
+			require.NoError(b, err)
+			b.SetParallelism(max(1, 256/runtime.GOMAXPROCS(0)))
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					out, err := room.Visit(ctx, "crowd", nil, true)
+					if err != nil || out.State != waitroom.StateWaiting {
+						b.Errorf("Visit: %v, state %v", err, out.State)
+						return
+					}
+				}
+			})
+		})
+	}
 }
