@@ -2,8 +2,6 @@ package waitroom
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -43,7 +41,7 @@ type Op uint8
 // OpRelease never records an Err: a visitor who held nothing (unknown,
 // released already, or its slot past its deadline) gets the zero Place,
 // so Place.Visitor != "" tells that something was released. State is what
-// it gave up: StateWaiting, StateAdmitted or StateInside; BatchEach, built
+// it gave up: StateWaiting, StateAdmitted or StateInside; storekit.BatchEach, built
 // on Release's bool, cannot tell and leaves it zero.
 const (
 	OpRegister  Op = iota + 1 // Register: Place
@@ -82,68 +80,4 @@ type Call struct {
 
 	Place Place // the outcome (see Op)
 	Err   error // the visitor's own error (see Op)
-}
-
-// CheckCalls reports the first call a BatchStore cannot make: an unknown
-// Op or an empty visitor. Stores call it first in Batch and return its
-// error.
-func CheckCalls(calls []Call) error {
-	for i, c := range calls {
-		switch {
-		case c.Op < OpRegister || c.Op > OpRelease:
-			return fmt.Errorf("waitroom: batch call %d: unknown operation %v", i, c.Op)
-		case c.Visitor == "":
-			return fmt.Errorf("waitroom: batch call %d: %v: empty visitor", i, c.Op)
-		}
-	}
-	return nil
-}
-
-// BatchEach makes calls in zone one by one with s's own methods, for a
-// wrapper in front of a store that does not batch. Unlike a BatchStore's
-// Batch it is not atomic: a store failure stops it, and the calls before
-// have taken effect. A released call's Place has Visitor set and State
-// zero: Release does not tell what was held (see Op).
-func BatchEach(ctx context.Context, s Store, zone string, now time.Time, calls []Call) error {
-	if err := CheckCalls(calls); err != nil {
-		return err
-	}
-	for i := range calls {
-		c := &calls[i]
-		c.Place, c.Err = Place{}, nil
-		var err error
-		switch c.Op {
-		case OpRegister:
-			c.Place, err = s.Register(ctx, zone, c.Visitor, now)
-		case OpPosition:
-			c.Place, err = s.Position(ctx, zone, c.Visitor, now)
-		case OpHeartbeat:
-			err = s.Heartbeat(ctx, zone, c.Visitor, now)
-		case OpEnter, OpArrive:
-			var slot Slot
-			var ok bool
-			if slot, ok, err = s.Enter(ctx, zone, c.Visitor, now); ok {
-				c.Place = Place{Visitor: c.Visitor, State: StateInside, Arrived: now, Slot: slot}
-			} else if err == nil && c.Op == OpArrive {
-				c.Place, err = s.Register(ctx, zone, c.Visitor, now)
-			}
-		case OpClaim:
-			var slot Slot
-			if slot, err = s.Claim(ctx, zone, c.Visitor, now); err == nil {
-				c.Place = Place{Visitor: c.Visitor, State: StateInside, Slot: slot}
-			}
-		case OpRelease:
-			var held bool
-			if held, err = s.Release(ctx, zone, c.Visitor, now); held && err == nil {
-				c.Place = Place{Visitor: c.Visitor}
-			}
-		}
-		switch {
-		case errors.Is(err, ErrNotQueued) || errors.Is(err, ErrNotAdmitted) || errors.Is(err, ErrClaimExpired):
-			c.Place, c.Err = Place{}, err
-		case err != nil:
-			return err
-		}
-	}
-	return nil
 }

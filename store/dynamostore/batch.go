@@ -29,7 +29,7 @@ var _ waitroom.BatchStore = (*Store)(nil)
 // store's a batch is not one atomic step: a store failure stops it and is
 // returned, and the calls before it have taken effect.
 func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
-	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
+	if err := storekit.CheckCalls(calls); err != nil || len(calls) == 0 {
 		return err
 	}
 	if err := s.check(); err != nil {
@@ -62,7 +62,7 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 			}
 			n = 1
 		default:
-			n, err = 1, waitroom.BatchEach(ctx, s, zone, now, calls[i:i+1])
+			n, err = 1, storekit.BatchEach(ctx, s, zone, now, calls[i:i+1])
 		}
 		if err != nil {
 			return err
@@ -125,7 +125,7 @@ func (s *Store) batchRead(ctx context.Context, zone string, now time.Time, calls
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range calls[:n] {
-		wg.Go(func() { errs[i] = waitroom.BatchEach(ctx, s, zone, now, calls[i:i+1]) })
+		wg.Go(func() { errs[i] = storekit.BatchEach(ctx, s, zone, now, calls[i:i+1]) })
 	}
 	wg.Wait()
 	for _, err := range errs {

@@ -234,7 +234,8 @@ func contention(op, zone string) error {
 		op, waitroom.ErrStoreUnavailable, zone, maxAttempts)
 }
 
-// checkNames rejects zone names and visitor ids the key design cannot hold.
+// checkZone and checkVisitor reject zone names and visitor ids the key
+// design cannot hold.
 func checkZone(zone string) error {
 	if zone == "" || len(zone) > 256 || strings.Contains(zone, "#") {
 		return fmt.Errorf("waitroom: dynamostore: zone name %q must be 1-256 bytes without '#'", zone)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 var _ waitroom.BatchStore = (*Store)(nil)
@@ -16,7 +17,7 @@ var _ waitroom.BatchStore = (*Store)(nil)
 // its slot was taken; a Claim records Place{Visitor, State: StateInside,
 // Slot}, and a Release Place{Visitor, State} with the state given up.
 func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls []waitroom.Call) error {
-	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
+	if err := storekit.CheckCalls(calls); err != nil || len(calls) == 0 {
 		return err
 	}
 	z, n, err := s.zone(zoneName, now)

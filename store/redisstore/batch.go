@@ -21,7 +21,7 @@ var _ waitroom.BatchStore = (*Store)(nil)
 // the state given up (see waitroom.Op). An empty batch makes no round
 // trip. Script: lua/batch.lua.
 func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []waitroom.Call) error {
-	if err := waitroom.CheckCalls(calls); err != nil || len(calls) == 0 {
+	if err := storekit.CheckCalls(calls); err != nil || len(calls) == 0 {
 		return err
 	}
 	if zone == "" {

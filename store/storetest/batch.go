@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
 )
 
 // batchStore returns s as a waitroom.BatchStore, or skips the subtest: a
@@ -182,7 +183,7 @@ func testBatchConcurrent(t *testing.T, s waitroom.Store) {
 
 // testBatchClaimRelease: Claim and Release in a batch do what the single
 // ones do, events included, on a twin zone driven by the single methods
-// (waitroom.BatchEach): a claim of an admitted visitor, of a waiting one
+// (storekit.BatchEach): a claim of an admitted visitor, of a waiting one
 // and of a stranger (ErrNotAdmitted), a repeated claim (the same slot),
 // releases of an admitted and a waiting visitor (the state given up) and
 // a repeated one (nothing held); then a claim past the claim window
@@ -210,7 +211,7 @@ func testBatchClaimRelease(t *testing.T, s waitroom.Store) {
 			singles[i] = waitroom.Call{Op: c.Op, Visitor: c.Visitor}
 		}
 		require.NoError(t, b.Batch(t.Context(), batched.Name, now, calls), "Batch")
-		require.NoError(t, waitroom.BatchEach(t.Context(), s, single.Name, now, singles), "the same calls one by one")
+		require.NoError(t, storekit.BatchEach(t.Context(), s, single.Name, now, singles), "the same calls one by one")
 		for i, c := range calls {
 			want := singles[i]
 			what := fmt.Sprintf("call %d: %v %s", i, c.Op, c.Visitor)

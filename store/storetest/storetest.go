@@ -230,7 +230,7 @@ func kinds(evs []waitroom.Event) []waitroom.EventKind {
 	return out
 }
 
-// visitors lists the ids of admissions.
+// admitted lists the ids of the visitors x let in, in order.
 func admitted(x waitroom.Exchange) []string {
 	out := make([]string, len(x.Admitted))
 	for i, a := range x.Admitted {
