@@ -17,7 +17,11 @@ type Stats struct {
 	AdmitRate      float64 // admissions per second measured over the last 30s (from the feed)
 	AdmitRateLimit float64 // the zone's AdmitPerSecond
 	Open           bool    // admitting at this instant
-	Closed         bool    // the sale has ended
+	Closed         bool    // the sale has ended, or the zone is in ModeReject
+	Mode           Mode    // how visitors get in
+	Paused         bool    // an operator has paused admission
+	MaxWaiting     int64   // the cap on places in line (0: none)
+	PassedThrough  uint64  // visitors this Room let through in ModePassthrough
 	ETA            ETA     // for a visitor joining the back of the line now
 	Version        uint64  // the zone settings' version
 }
@@ -39,6 +43,7 @@ func (r *Room) Stats(ctx context.Context, zone string) (Stats, error) {
 	return Stats{
 		Zone: zone, Capacity: z.Capacity, Waiting: s.Waiting, Inside: s.Inside,
 		AdmittedTotal: s.AdmittedTotal, AdmitRate: e.meter.rate(now), AdmitRateLimit: z.AdmitPerSecond,
-		Open: st.OpenAt(now), Closed: st.ClosedAt(now), ETA: r.eta(e, s.Waiting, now), Version: z.Version(),
+		Open: st.OpenAt(now), Closed: st.ClosedAt(now) || z.Mode == ModeReject, ETA: r.eta(e, s.Waiting, now), Version: z.Version(),
+		Mode: z.Mode, Paused: z.paused, MaxWaiting: z.MaxWaiting, PassedThrough: e.passed.Load(),
 	}, nil
 }

@@ -31,6 +31,9 @@ var (
 	// ErrInvalidZone: PutZone was given settings no store can keep (see
 	// ZoneState.Normalize).
 	ErrInvalidZone = errors.New("waitroom: invalid zone settings")
+	// ErrLineFull: Register found MaxWaiting places in line already; the
+	// visitor got none.
+	ErrLineFull = errors.New("waitroom: line full")
 )
 
 // A Store keeps the shared state of every zone: its settings, its FIFO queue,
@@ -73,7 +76,8 @@ type Store interface {
 	// the visitor's last heartbeat. A visitor whose previous place ended
 	// (released; slot past its deadline, including an admitted visitor past
 	// its claim window; skipped as abandoned) gets a new place at the back.
-	// Returns ErrZoneNotFound for an unknown zone.
+	// Returns ErrZoneNotFound for an unknown zone, and ErrLineFull, giving
+	// no place, when a new place would make more than MaxWaiting.
 	Register(ctx context.Context, zone, visitor string, now time.Time) (Place, error)
 
 	// Position returns the visitor's current place without changing
@@ -89,9 +93,9 @@ type Store interface {
 	Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error
 
 	// Enter is direct entry: it gives the visitor a slot in the bucket,
-	// inside until now + Session, only if the zone is open (OpensAt <= now <
-	// ClosesAt), nobody waits in the queue, a slot is free and the admission
-	// rate allows one more. Otherwise ok is false and nothing changes. A
+	// inside until now + Session, only if the zone admits (OpenAt: OpensAt
+	// <= now < ClosesAt, not paused, not ModeReject), nobody waits, a slot
+	// is free and the admission rate allows one more. Otherwise ok is false and nothing changes. A
 	// visitor that already holds a slot gets it back (ok true). Appends
 	// EventEntered.
 	Enter(ctx context.Context, zone, visitor string, now time.Time) (slot Slot, ok bool, err error)
@@ -99,7 +103,7 @@ type Store interface {
 	// Exchange lets the next visitors in, in queue order: at most limit,
 	// at most the free slots of the bucket (slots whose deadline has passed
 	// leak first), at most what the admission rate allows since the last
-	// admission, none before OpensAt or after ClosesAt. A waiting visitor not
+	// admission, none while the zone does not admit (OpenAt). A waiting visitor not
 	// seen for longer than AbandonAfter is skipped: it loses its place and
 	// takes no slot. Each admitted visitor holds a slot until now +
 	// ClaimWindow. Safe when every instance calls it at once: the slots and

@@ -21,7 +21,7 @@ type BatchStore interface {
 	// as its Store method would at now, and records each one's outcome in
 	// it (Place and Err). A call's Err is only ever a sentinel its method
 	// documents for one visitor (ErrNotQueued, ErrNotAdmitted,
-	// ErrClaimExpired: see Op). The returned error is for the batch as a
+	// ErrClaimExpired, ErrLineFull: see Op). The returned error is for the batch as a
 	// whole (ErrZoneNotFound, or a failure wrapped with
 	// ErrStoreUnavailable). A store makes the batch in one atomic step
 	// where it can (memory, Redis): then a failed batch took no effect.
@@ -44,11 +44,11 @@ type Op uint8
 // it gave up: StateWaiting, StateAdmitted or StateInside; storekit.BatchEach, built
 // on Release's bool, cannot tell and leaves it zero.
 const (
-	OpRegister  Op = iota + 1 // Register: Place
+	OpRegister  Op = iota + 1 // Register: Place, or Err ErrLineFull
 	OpPosition                // Position: Place, or Err ErrNotQueued
 	OpHeartbeat               // Heartbeat: Err ErrNotQueued if the visitor holds no place
 	OpEnter                   // Enter: Place{State: StateInside, Slot} if the visitor went in, else the zero Place
-	OpArrive                  // Enter, or else Register: Place, inside with its Slot or in line
+	OpArrive                  // Enter, or else Register: Place, inside with its Slot or in line, or Err ErrLineFull
 	OpClaim                   // Claim: Place{Visitor, State: StateInside, Slot}, or Err ErrNotAdmitted or ErrClaimExpired
 	OpRelease                 // Release: Place{Visitor, State: the state given up} if anything was held, else the zero Place
 )

@@ -2,6 +2,7 @@ package waitroom
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,50 @@ type ZoneState struct {
 	OpensAt        time.Time     // zero: open now
 	ClosesAt       time.Time     // zero: never closes
 	DataTTL        time.Duration // how long the zone's data lives after its last write or ClosesAt
+	Mode           Mode          // how visitors get in (ModeFIFO, the zero value: a line)
+	Paused         bool          // nobody is admitted or enters; the line keeps its order
+	MaxWaiting     int64         // places in line at most; Register gives no more (ErrLineFull). 0: no cap
 	Version        uint64        // assigned by the store
+}
+
+// Mode says how a zone lets visitors in. Stores keep it; the Room acts on
+// it.
+type Mode uint8
+
+const (
+	// ModeFIFO: a line in arrival order, let in as room frees up. The
+	// default.
+	ModeFIFO Mode = iota
+	// ModePassthrough: no line; every visitor goes straight in with an
+	// access token and holds no slot. For a zone that copes, kept ready
+	// to queue again at the turn of a setting.
+	ModePassthrough
+	// ModeReject: nobody new gets in and the line does not move; visitors
+	// see the closed page. Those inside keep their access until it ends.
+	// For a sale sold out, or stopped.
+	ModeReject
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeFIFO:
+		return "fifo"
+	case ModePassthrough:
+		return "passthrough"
+	case ModeReject:
+		return "reject"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParseMode returns the Mode called s ("fifo", "passthrough", "reject").
+func ParseMode(s string) (Mode, error) {
+	for m := ModeFIFO; m <= ModeReject; m++ {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown mode %q: want fifo, passthrough or reject", ErrInvalidZone, s)
 }
 
 // Normalize validates a state given to PutZone and rounds it the way every
@@ -38,6 +82,12 @@ func (z ZoneState) Normalize() (ZoneState, error) {
 	}
 	if z.Capacity < 0 {
 		return z, fmt.Errorf("%w: zone %q: capacity must not be negative, got %d", ErrInvalidZone, z.Name, z.Capacity)
+	}
+	if z.Mode > ModeReject {
+		return z, fmt.Errorf("%w: zone %q: unknown mode %v", ErrInvalidZone, z.Name, z.Mode)
+	}
+	if z.MaxWaiting < 0 {
+		return z, fmt.Errorf("%w: zone %q: max waiting must not be negative, got %d", ErrInvalidZone, z.Name, z.MaxWaiting)
 	}
 	if !(z.AdmitPerSecond >= 0 && z.AdmitPerSecond <= 1e9) {
 		return z, fmt.Errorf("%w: zone %q: admission rate must be between 0 and 1e9 per second, got %g", ErrInvalidZone, z.Name, z.AdmitPerSecond)
@@ -66,11 +116,17 @@ func (z ZoneState) Equal(o ZoneState) bool {
 	z.Version, o.Version = 0, 0
 	return z.Name == o.Name && z.Capacity == o.Capacity && z.AdmitPerSecond == o.AdmitPerSecond &&
 		z.Session == o.Session && z.ClaimWindow == o.ClaimWindow && z.AbandonAfter == o.AbandonAfter &&
-		z.OpensAt.Equal(o.OpensAt) && z.ClosesAt.Equal(o.ClosesAt) && z.DataTTL == o.DataTTL
+		z.OpensAt.Equal(o.OpensAt) && z.ClosesAt.Equal(o.ClosesAt) && z.DataTTL == o.DataTTL &&
+		z.Mode == o.Mode && z.Paused == o.Paused && z.MaxWaiting == o.MaxWaiting
 }
 
-// OpenAt reports whether the zone admits anyone at now.
+// OpenAt reports whether the zone admits anyone at now: the sale is on
+// (OpensAt <= now < ClosesAt), admission is not paused and the mode is not
+// ModeReject.
 func (z ZoneState) OpenAt(now time.Time) bool {
+	if z.Paused || z.Mode == ModeReject {
+		return false
+	}
 	if !z.OpensAt.IsZero() && now.Before(z.OpensAt) {
 		return false
 	}

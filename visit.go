@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/waitroom/waitroom/internal/ident"
 )
 
 // This file holds what a visitor's requests ask of the store through a
@@ -28,6 +30,12 @@ type Outcome struct {
 	ETA ETA
 	// OpensAt is the zone's sale start (zero: open).
 	OpensAt time.Time
+	// Paused is set when an operator has paused admission (Room.Pause):
+	// the line keeps its order but does not move.
+	Paused bool
+	// LineFull is set with StateClosed when the zone's line holds
+	// MaxWaiting places and the visitor got none; the sale itself goes on.
+	LineFull bool
 
 	// Access and AccessToken are set when State is StateInside.
 	Access      Access
@@ -112,13 +120,16 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 	}
 	z := *e.zone.Load()
 	now := r.Now()
-	out := Outcome{Zone: zone, OpensAt: z.OpensAt}
-	if z.state().ClosedAt(now) {
+	out := Outcome{Zone: zone, OpensAt: z.OpensAt, Paused: z.paused}
+	switch {
+	case z.state().ClosedAt(now) || z.Mode == ModeReject:
 		out.State = StateClosed
 		if v != nil {
 			out.Visitor = *v
 		}
 		return out, nil
+	case z.Mode == ModePassthrough:
+		return r.passThrough(e, z, out, v, now)
 	}
 	if v == nil {
 		nv := Visitor{ID: NewVisitorID(), Zone: zone, Arrived: now, IssuedAt: now, Expires: r.visitorExpiry(z, now)}
@@ -131,6 +142,9 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 		case enter && z.state().OpenAt(now) && e.batch != nil:
 			// In or in line, in one call.
 			place, err := e.batch.do(ctx, OpArrive, nv.ID)
+			if errors.Is(err, ErrLineFull) {
+				return lineFull(out), nil
+			}
 			if err == nil {
 				out.Place = place
 				if place.State == StateInside {
@@ -174,6 +188,9 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 		}
 	}
 	place, err := r.place(ctx, e, z, out.Visitor.ID, out.VisitorToken != "", now)
+	if errors.Is(err, ErrLineFull) {
+		return lineFull(out), nil
+	}
 	if err != nil {
 		return out, err
 	}
@@ -201,11 +218,35 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 // or a claim raced with a release) again.
 func (r *Room) requeue(ctx context.Context, e *zoneEntry, z Zone, out Outcome, now time.Time) (Outcome, error) {
 	place, err := r.register(ctx, e, z, out.Visitor.ID, now)
+	if errors.Is(err, ErrLineFull) {
+		return lineFull(out), nil
+	}
 	if err != nil {
 		return out, err
 	}
 	out.Place = place
 	return r.waiting(e, out, now), nil
+}
+
+// lineFull reports a visitor refused a place because the line holds
+// MaxWaiting: closed to it, with no visitor token to keep.
+func lineFull(out Outcome) Outcome {
+	out.State, out.LineFull, out.VisitorToken, out.Place = StateClosed, true, "", Place{}
+	return out
+}
+
+// passThrough lets a visitor of a ModePassthrough zone in: an access token
+// for the zone's Session, no slot, no store call. The zone counts it
+// (Stats.PassedThrough).
+func (r *Room) passThrough(e *zoneEntry, z Zone, out Outcome, v *Visitor, now time.Time) (Outcome, error) {
+	if v != nil {
+		out.Visitor = *v
+	} else {
+		out.Visitor = Visitor{ID: NewVisitorID(), Zone: z.Name, Arrived: now, IssuedAt: now, Expires: now.Add(z.Session)}
+	}
+	e.passed.Add(1)
+	out.Place = Place{Visitor: out.Visitor.ID, State: StateInside, Arrived: now}
+	return r.inside(out, Slot{TokenID: ident.New(), Until: now.Add(z.Session)}, z.Session)
 }
 
 // waiting reports out as waiting, with the ETA of its place.

@@ -63,8 +63,25 @@ type Zone struct {
 	// Default 24 hours.
 	DataTTL time.Duration
 
+	// Mode says how visitors get in: ModeFIFO (a line in arrival order, the
+	// default), ModePassthrough (no line: everyone goes in) or ModeReject
+	// (nobody new gets in: the closed page). Operators change it at run
+	// time (Room.SetMode).
+	Mode Mode
+
+	// MaxWaiting caps the places in line: a newcomer beyond it sees the
+	// closed page, saying the line is full. It bounds what a flood costs
+	// the store (BENCHMARKS.md gives the bytes per place of each store).
+	// 0: no cap.
+	MaxWaiting int64
+
+	paused  bool   // admission paused by an operator (Room.Pause); kept by the store
 	version uint64 // assigned by the store
 }
+
+// Paused reports whether an operator has paused admission (Room.Pause):
+// nobody is let in until Room.Resume; the line keeps its order.
+func (z Zone) Paused() bool { return z.paused }
 
 // withDefaults fills z's defaults and validates it: first as any store
 // keeps a zone (ZoneState.Normalize), then as a Room runs one: capacity
@@ -124,6 +141,7 @@ func (z Zone) state() ZoneState {
 		Name: z.Name, Capacity: z.Capacity, AdmitPerSecond: z.AdmitPerSecond,
 		Session: z.Session, ClaimWindow: z.ClaimWindow, AbandonAfter: z.AbandonAfter,
 		OpensAt: z.OpensAt, ClosesAt: z.ClosesAt, DataTTL: z.DataTTL,
+		Mode: z.Mode, Paused: z.paused, MaxWaiting: z.MaxWaiting,
 	}
 }
 
@@ -132,6 +150,7 @@ func (z Zone) fromState(s ZoneState) Zone {
 	z.Capacity, z.AdmitPerSecond = s.Capacity, s.AdmitPerSecond
 	z.Session, z.ClaimWindow, z.AbandonAfter = s.Session, s.ClaimWindow, s.AbandonAfter
 	z.OpensAt, z.ClosesAt, z.DataTTL = s.OpensAt, s.ClosesAt, s.DataTTL
+	z.Mode, z.paused, z.MaxWaiting = s.Mode, s.Paused, s.MaxWaiting
 	z.version = s.Version
 	return z
 }

@@ -22,6 +22,7 @@ type zoneEntry struct {
 	zone     atomic.Pointer[Zone] // the settings, replaced whole on a change
 	prefixes []string             // the keys of the zone's Paths (pathKey); guarded by Room.mu
 	meter    rateMeter            // admissions seen in the feed
+	passed   atomic.Uint64        // visitors let through in ModePassthrough by this Room
 	batch    *batcher             // nil unless the store is a BatchStore
 
 	feedMu  sync.Mutex // held while reading the feed
@@ -30,7 +31,9 @@ type zoneEntry struct {
 
 // AddZone adds a zone or updates an existing one, on this instance and in
 // the store (other instances learn of the new settings from the change feed;
-// each instance keeps its own Paths).
+// each instance keeps its own Paths). A zone already in the store keeps its
+// pause (Room.Pause): a Room started mid-sale does not resume a line an
+// operator paused.
 func (r *Room) AddZone(ctx context.Context, z Zone) error {
 	if r.closed.Load() {
 		return ErrClosed
@@ -72,10 +75,22 @@ func (r *Room) ensure(ctx context.Context, zone string) (*zoneEntry, error) {
 	return r.entry(zone), nil
 }
 
-// putZone stores z and installs it locally: it updates a known zone's
-// settings, or makes the entry of a new one and, unless WithManualStep,
-// starts its exchanger and feed reader. r.addMu is held.
+// putZone stores z, keeping the stored pause, and installs it locally: it
+// updates a known zone's settings, or makes the entry of a new one and,
+// unless WithManualStep, starts its exchanger and feed reader. r.addMu is
+// held.
 func (r *Room) putZone(ctx context.Context, z Zone) error {
+	switch cur, err := r.store.Zone(ctx, z.Name); {
+	case err == nil:
+		z.paused = cur.Paused
+	case !errors.Is(err, ErrZoneNotFound):
+		return fmt.Errorf("waitroom: put zone %q: %w", z.Name, err)
+	}
+	return r.installZone(ctx, z)
+}
+
+// installZone stores z as it is and installs it locally (see putZone).
+func (r *Room) installZone(ctx context.Context, z Zone) error {
 	st, err := r.store.PutZone(ctx, z.state(), r.Now())
 	if err != nil {
 		return fmt.Errorf("waitroom: put zone %q: %w", z.Name, err)

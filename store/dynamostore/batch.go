@@ -108,8 +108,12 @@ func (s *Store) batchRegister(ctx context.Context, zone string, now time.Time, c
 	}
 	for i := start; i < n; i++ {
 		c := &calls[i]
-		c.Place = byVisitor[c.Visitor].place
-		c.Place.Visitor = c.Visitor
+		if q := byVisitor[c.Visitor]; q.err != nil {
+			c.Err = q.err // ErrLineFull
+		} else {
+			c.Place = q.place
+			c.Place.Visitor = c.Visitor
+		}
 	}
 	return n, nil
 }

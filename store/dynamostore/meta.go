@@ -47,6 +47,9 @@ const (
 	mOpens     = "opn"
 	mCloses    = "cls"
 	mDataTTL   = "dttl"
+	mMode      = "mode"
+	mPaused    = "pau"
+	mMaxWait   = "mxw"
 	mVersion   = "ver"
 	mFeedSeq   = "fs"
 	mInside    = "in"
@@ -72,6 +75,9 @@ func decodeMeta(zone string, it item) meta {
 			OpensAt:        unixMS(it.int(mOpens)),
 			ClosesAt:       unixMS(it.int(mCloses)),
 			DataTTL:        time.Duration(it.int(mDataTTL)) * time.Millisecond,
+			Mode:           waitroom.Mode(it.int(mMode)),
+			Paused:         it.int(mPaused) != 0,
+			MaxWaiting:     it.int(mMaxWait),
 			Version:        it.uint(mVersion),
 		},
 		epoch:     it.str(mEpoch),
@@ -97,6 +103,7 @@ func settings(st waitroom.ZoneState) []any {
 		mSession, num(st.Session.Milliseconds()), mClaim, num(st.ClaimWindow.Milliseconds()),
 		mAbandon, num(st.AbandonAfter.Milliseconds()), mOpens, num(ms(st.OpensAt)),
 		mCloses, num(ms(st.ClosesAt)), mDataTTL, num(st.DataTTL.Milliseconds()),
+		mMode, num(int(st.Mode)), mPaused, num(boolNum(st.Paused)), mMaxWait, num(st.MaxWaiting),
 		mVersion, unum(st.Version),
 	}
 }
@@ -360,4 +367,12 @@ func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, erro
 		return waitroom.ZoneState{}, err
 	}
 	return m.st, nil
+}
+
+// boolNum is b as a number attribute: 1 or 0.
+func boolNum(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

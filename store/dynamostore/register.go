@@ -47,13 +47,17 @@ func (s *Store) Register(ctx context.Context, zone, visitor string, now time.Tim
 	if err := s.registerAll(ctx, zone, []*regReq{q}); err != nil {
 		return waitroom.Place{}, err
 	}
+	if q.err != nil {
+		return waitroom.Place{}, q.err // ErrLineFull
+	}
 	p := q.place
 	p.Visitor = visitor
 	return p, nil
 }
 
 // registerAll writes the registrations qs (of distinct visitors), in
-// order, up to maxRegBatch per transaction. A zone's registrations on one
+// order, up to maxRegBatch per transaction. A registration refused for a
+// full line keeps ErrLineFull in its err; any other failure is returned. A zone's registrations on one
 // Store take turns, so that repeat registrations of one visitor take one
 // place and hand out no number in vain. The writes run on a goroutine of
 // the Store's with a deadline of their own, so that a caller who gives up
@@ -90,7 +94,7 @@ func (s *Store) registerAll(ctx context.Context, zone string, qs []*regReq) erro
 		return unavailable("register", ctx.Err())
 	}
 	for _, q := range qs {
-		if q.err != nil {
+		if q.err != nil && !errors.Is(q.err, waitroom.ErrLineFull) {
 			return q.err
 		}
 	}
@@ -143,6 +147,10 @@ func (s *Store) registerBatch(ctx context.Context, zone string, batch []*regReq)
 			v.lastSeen = n
 		}
 		q.place = v.place(&m)
+	}
+	if fresh, err = s.capLine(ctx, &m, fresh); err != nil {
+		fail(err, fresh)
+		return
 	}
 	for attempt := 0; len(fresh) > 0; attempt++ {
 		if attempt >= maxAttempts {
@@ -322,4 +330,28 @@ func (s *Store) touch(ctx context.Context, m *meta, visitor string, now time.Tim
 		return nil // seen later already, or admitted: nothing to record
 	}
 	return storekit.NotQueued(m.st.Name, visitor)
+}
+
+// capLine refuses the registrations of fresh that would make more than
+// MaxWaiting places in line (ErrLineFull), and returns the rest. The count
+// is this Store's reading of the tail counter: instances registering at
+// the same moment may each fill the room left, so a line may pass its cap
+// by at most one batch (50) per instance.
+func (s *Store) capLine(ctx context.Context, m *meta, fresh []*regReq) ([]*regReq, error) {
+	limit := m.st.MaxWaiting
+	if limit <= 0 || len(fresh) == 0 {
+		return fresh, nil
+	}
+	tail, err := s.readTail(ctx, m)
+	if err != nil {
+		return fresh, err
+	}
+	room := max(limit-m.waiting(tail), 0)
+	if int64(len(fresh)) <= room {
+		return fresh, nil
+	}
+	for _, q := range fresh[room:] {
+		q.err = storekit.LineFull(m.st.Name, limit)
+	}
+	return fresh[:room], nil
 }

@@ -30,7 +30,7 @@ func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls
 		c.Place, c.Err = waitroom.Place{}, nil
 		switch c.Op {
 		case waitroom.OpRegister:
-			c.Place = z.register(c.Visitor, n)
+			c.Place, c.Err = z.register(c.Visitor, n)
 		case waitroom.OpPosition:
 			c.Place, c.Err = z.position(c.Visitor, n)
 		case waitroom.OpHeartbeat:
@@ -39,7 +39,7 @@ func (s *Store) Batch(ctx context.Context, zoneName string, now time.Time, calls
 			if sl := z.enter(c.Visitor, n); sl != nil {
 				c.Place = waitroom.Place{Visitor: sl.visitor, State: waitroom.StateInside, Arrived: unix(sl.arrived), Slot: sl.public()}
 			} else if c.Op == waitroom.OpArrive {
-				c.Place = z.register(c.Visitor, n)
+				c.Place, c.Err = z.register(c.Visitor, n)
 			}
 		case waitroom.OpClaim:
 			slot, err := z.claim(c.Visitor, n)

@@ -85,26 +85,29 @@ func (s *Store) Register(ctx context.Context, zoneName, visitor string, now time
 		return waitroom.Place{}, storekit.NotFound(zoneName)
 	}
 	defer z.mu.Unlock()
-	return z.register(visitor, n), nil
+	return z.register(visitor, n)
 }
 
 // register is Register on the locked zone.
-func (z *zone) register(visitor string, n int64) waitroom.Place {
+func (z *zone) register(visitor string, n int64) (waitroom.Place, error) {
 	if seq, ok := z.waiting[visitor]; ok {
 		p := z.at(seq)
 		p.lastSeen = max(p.lastSeen, n)
 		z.touch(n)
-		return z.waitingPlace(seq, p)
+		return z.waitingPlace(seq, p), nil
 	}
 	if sl := z.slots[visitor]; sl != nil {
 		if sl.until > n {
-			return slotPlace(sl)
+			return slotPlace(sl), nil
 		}
 		z.expire(sl, n)
 	}
+	if m := z.state.MaxWaiting; m > 0 && int64(len(z.waiting)) >= m {
+		return waitroom.Place{}, storekit.LineFull(z.state.Name, m)
+	}
 	seq := z.push(strings.Clone(visitor), n)
 	z.touch(n)
-	return z.waitingPlace(seq, z.at(seq))
+	return z.waitingPlace(seq, z.at(seq)), nil
 }
 
 // waitingPlace describes the waiting place p with Seq seq. Ahead counts

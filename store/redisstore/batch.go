@@ -93,7 +93,9 @@ func (s *Store) Batch(ctx context.Context, zone string, now time.Time, calls []w
 // for one visitor: the call's own outcome, not the batch's.
 func visitorErr(op waitroom.Op, err error) bool {
 	switch op {
-	case waitroom.OpPosition, waitroom.OpHeartbeat, waitroom.OpEnter, waitroom.OpArrive:
+	case waitroom.OpRegister, waitroom.OpArrive:
+		return errors.Is(err, waitroom.ErrLineFull)
+	case waitroom.OpPosition, waitroom.OpHeartbeat, waitroom.OpEnter:
 		return errors.Is(err, waitroom.ErrNotQueued)
 	case waitroom.OpClaim:
 		return errors.Is(err, waitroom.ErrNotAdmitted) || errors.Is(err, waitroom.ErrClaimExpired)

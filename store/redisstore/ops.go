@@ -21,7 +21,8 @@ func (s *Store) PutZone(ctx context.Context, st waitroom.ZoneState, now time.Tim
 	res, err := s.run(ctx, scriptPutZone, st.Name, s.nowArg(now),
 		st.Name, st.Capacity, strconv.FormatFloat(st.AdmitPerSecond, 'g', -1, 64),
 		st.Session.Microseconds(), st.ClaimWindow.Microseconds(), st.AbandonAfter.Microseconds(),
-		instant(st.OpensAt), instant(st.ClosesAt), st.DataTTL.Microseconds())
+		instant(st.OpensAt), instant(st.ClosesAt), st.DataTTL.Microseconds(),
+		int(st.Mode), boolArg(st.Paused), st.MaxWaiting)
 	if err != nil {
 		return waitroom.ZoneState{}, err
 	}
@@ -68,6 +69,9 @@ func (s *Store) Zone(ctx context.Context, zone string) (waitroom.ZoneState, erro
 		ClosesAt:       micros(r.int(7)),
 		DataTTL:        time.Duration(r.int(8)) * time.Microsecond,
 		Version:        uint64(r.int(9)),
+		Mode:           waitroom.Mode(r.int(10)),
+		Paused:         r.int(11) != 0,
+		MaxWaiting:     r.int(12),
 	}
 	if r.err != nil {
 		return waitroom.ZoneState{}, r.err
@@ -119,6 +123,8 @@ func placeReply(res []any, zone, visitor string) (waitroom.Place, error) {
 		return waitroom.Place{}, storekit.NotFound(zone)
 	case "NOTQUEUED":
 		return waitroom.Place{}, storekit.NotQueued(zone, visitor)
+	case "FULL":
+		return waitroom.Place{}, storekit.LineFull(zone, r.int(0))
 	case "OK":
 	default:
 		return waitroom.Place{}, unexpected(res)
@@ -349,4 +355,12 @@ func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom
 
 func unexpected(res []any) error {
 	return unavailable(fmt.Errorf("unexpected script reply %v", res))
+}
+
+// boolArg is b as a script argument: 1 or 0.
+func boolArg(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

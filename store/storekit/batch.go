@@ -64,7 +64,8 @@ func BatchEach(ctx context.Context, s waitroom.Store, zone string, now time.Time
 			}
 		}
 		switch {
-		case errors.Is(err, waitroom.ErrNotQueued) || errors.Is(err, waitroom.ErrNotAdmitted) || errors.Is(err, waitroom.ErrClaimExpired):
+		case errors.Is(err, waitroom.ErrNotQueued) || errors.Is(err, waitroom.ErrNotAdmitted) ||
+			errors.Is(err, waitroom.ErrClaimExpired) || errors.Is(err, waitroom.ErrLineFull):
 			c.Place, c.Err = waitroom.Place{}, err
 		case err != nil:
 			return err

@@ -36,6 +36,12 @@ func NotAdmitted(zone, visitor, why string) error {
 	return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrNotAdmitted, zone, visitor)
 }
 
+// LineFull is waitroom.ErrLineFull for zone, which holds max places in
+// line.
+func LineFull(zone string, max int64) error {
+	return fmt.Errorf("%w: zone %q holds its %d places", waitroom.ErrLineFull, zone, max)
+}
+
 // ClaimExpired is waitroom.ErrClaimExpired for visitor in zone.
 func ClaimExpired(zone, visitor string) error {
 	return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, zone, visitor)

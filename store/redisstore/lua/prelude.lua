@@ -15,11 +15,12 @@ local function clock()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
--- load reads the zone's data deadline (dl), data TTL and closing instant
--- and the fields named, as numbers (rate also as text, ratestr). It
--- returns nil if the zone was never put or its data has expired at now.
+-- load reads the zone's data deadline (dl), data TTL, closing instant,
+-- mode, pause flag and cap on waiting places (maxw), and the fields named,
+-- as numbers (rate also as text, ratestr). It returns nil if the zone was
+-- never put or its data has expired at now.
 local function load(now, ...)
-  local names = {'dl', 'ttl', 'close', ...}
+  local names = {'dl', 'ttl', 'close', 'mode', 'pause', 'maxw', ...}
   local v = redis.call('HMGET', KZ, unpack(names))
   if not v[1] then return nil end
   local z = {dirty = {}}
@@ -74,8 +75,12 @@ local function burst(z)
   return b
 end
 
--- openAt mirrors waitroom.ZoneState.OpenAt.
+-- MODE_REJECT is waitroom.ModeReject.
+local MODE_REJECT = 2
+
+-- openAt mirrors waitroom.ZoneState.OpenAt (z: 'open').
 local function openAt(z, now)
+  if z.pause ~= 0 or z.mode == MODE_REJECT then return false end
   return (z.open == 0 or now >= z.open) and (z.close == 0 or now < z.close)
 end
 
@@ -191,6 +196,9 @@ end
 
 -- register1 is Register (z: 'qseq', 'head'). Reply: a place.
 local function register1(z, now, v)
+  -- A line of MaxWaiting places takes no newcomer (ZCARD is O(1)).
+  local full = z.maxw > 0 and redis.call('ZCARD', KL) >= z.maxw
+  if full and redis.call('HEXISTS', KV, v) == 0 then return {'FULL', z.maxw}, nil end
   -- A newcomer's record is written in the same call that finds it new.
   local r = {st = 'w', seq = z.qseq + 1, arr = now, seen = now}
   if redis.call('HSETNX', KV, v, record(r)) == 0 then
@@ -205,6 +213,7 @@ local function register1(z, now, v)
     if r.til > now then return place(z, r), nil end
     -- The slot has passed its deadline: the visitor queues anew.
     expire(z, now, v, r)
+    if full then return {'FULL', z.maxw}, false end
     r = {st = 'w', seq = z.qseq + 1, arr = now, seen = now}
     redis.call('HSET', KV, v, record(r))
   end

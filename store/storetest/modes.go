@@ -1,0 +1,109 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom"
+)
+
+// testModeSettingsKept: the mode, the pause and the cap on the line are
+// settings like the others: kept, returned by Zone, versioned, and each
+// change is one EventZone.
+func testModeSettingsKept(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "modes", nil)
+	for i, edit := range []func(*waitroom.ZoneState){
+		func(z *waitroom.ZoneState) { z.Mode = waitroom.ModePassthrough },
+		func(z *waitroom.ZoneState) { z.Paused = true },
+		func(z *waitroom.ZoneState) { z.MaxWaiting = 1_000_000 },
+		func(z *waitroom.ZoneState) { z.Mode, z.Paused, z.MaxWaiting = waitroom.ModeReject, false, 0 },
+	} {
+		edit(&st)
+		got := putZone(t, s, st, at(time.Duration(i+1)*time.Second))
+		assert.Equal(t, uint64(i+2), got.Version, "change %d is a new version", i)
+		stored, err := s.Zone(t.Context(), st.Name)
+		require.NoError(t, err)
+		assert.True(t, stored.Equal(st), "change %d: Zone returns %+v, put %+v", i, stored, st)
+	}
+	again := putZone(t, s, st, at(time.Minute))
+	assert.Equal(t, uint64(5), again.Version, "equal settings, mode included, change nothing")
+	zones := 0
+	for _, ev := range feedAll(t, s, st.Name) {
+		if ev.Kind == waitroom.EventZone {
+			zones++
+		}
+	}
+	assert.Equal(t, 5, zones, "one EventZone per change")
+}
+
+// testPause: a paused zone lets nobody in, by the line or directly, and
+// keeps the line's order; resumed, it goes on from the head.
+func testPause(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "pause", func(z *waitroom.ZoneState) { z.Capacity = 10; z.AbandonAfter = time.Hour })
+	ids := registerN(t, s, st.Name, "v", 4, T0)
+	require.Equal(t, ids[:1], admitted(exchange(t, s, st.Name, T0, 1)))
+
+	st.Paused = true
+	putZone(t, s, st, at(time.Second))
+	assert.Empty(t, admitted(exchange(t, s, st.Name, at(2*time.Second), 10)), "paused: nobody is let in")
+	release(t, s, st.Name, ids[1], at(2*time.Second))
+	release(t, s, st.Name, ids[2], at(2*time.Second))
+	_, ok := enter(t, s, st.Name, "direct", at(3*time.Second))
+	assert.False(t, ok, "paused: nobody enters directly")
+	p := position(t, s, st.Name, ids[3], at(3*time.Second))
+	assert.Equal(t, waitroom.StateWaiting, p.State, "a paused line keeps its places")
+	assert.Zero(t, p.Ahead, "and its order")
+
+	st.Paused = false
+	putZone(t, s, st, at(4*time.Second))
+	assert.Equal(t, ids[3:], admitted(exchange(t, s, st.Name, at(5*time.Second), 10)), "resumed: the head goes in")
+}
+
+// testRejectMode: in ModeReject nobody new gets in, by the line or
+// directly; a slot held before stays held.
+func testRejectMode(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "reject", func(z *waitroom.ZoneState) { z.Capacity = 10; z.AbandonAfter = time.Hour })
+	_, ok := enter(t, s, st.Name, "early", T0)
+	require.True(t, ok)
+	ids := registerN(t, s, st.Name, "v", 2, T0)
+	st.Mode = waitroom.ModeReject
+	putZone(t, s, st, at(time.Second))
+	assert.Empty(t, admitted(exchange(t, s, st.Name, at(2*time.Second), 10)), "ModeReject: the line does not move")
+	_, ok = enter(t, s, st.Name, "late", at(2*time.Second))
+	assert.False(t, ok, "ModeReject: nobody enters")
+	assert.Equal(t, waitroom.StateInside, position(t, s, st.Name, "early", at(3*time.Second)).State, "inside stays inside")
+	st.Mode = waitroom.ModeFIFO
+	putZone(t, s, st, at(4*time.Second))
+	assert.Equal(t, ids, admitted(exchange(t, s, st.Name, at(5*time.Second), 10)), "back to FIFO, in order")
+}
+
+// testMaxWaiting: a line of MaxWaiting places gives no new place
+// (ErrLineFull) and changes nothing; a visitor already in line keeps its
+// place; a place freed is a place to give again.
+func testMaxWaiting(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "maxw", func(z *waitroom.ZoneState) { z.MaxWaiting = 3; z.AbandonAfter = time.Hour })
+	ids := registerN(t, s, st.Name, "v", 3, T0)
+	_, err := s.Register(t.Context(), st.Name, "one-too-many", at(time.Second))
+	requireIs(t, err, waitroom.ErrLineFull, "Register past MaxWaiting")
+	_, err = s.Position(t.Context(), st.Name, "one-too-many", at(time.Second))
+	requireIs(t, err, waitroom.ErrNotQueued, "a refused visitor holds no place")
+	assert.Equal(t, int64(3), stats(t, s, st.Name, at(time.Second)).Waiting)
+	again := register(t, s, st.Name, ids[2], at(time.Second))
+	assert.Equal(t, int64(2), again.Ahead, "a visitor in line registering again keeps its place")
+
+	require.Equal(t, ids[:1], admitted(exchange(t, s, st.Name, at(2*time.Second), 1)))
+	p := register(t, s, st.Name, "next", at(3*time.Second))
+	assert.Equal(t, int64(2), p.Ahead, "the place freed at the head is given again, at the back")
+
+	if b, ok := s.(waitroom.BatchStore); ok {
+		calls := []waitroom.Call{{Op: waitroom.OpRegister, Visitor: "b1"}, {Op: waitroom.OpArrive, Visitor: "b2"}}
+		require.NoError(t, b.Batch(t.Context(), st.Name, at(4*time.Second), calls), "a full line fails the calls, not the batch")
+		for _, c := range calls {
+			requireIs(t, c.Err, waitroom.ErrLineFull, "batched "+c.Op.String()+" past MaxWaiting")
+			assert.Zero(t, c.Place)
+		}
+	}
+}
