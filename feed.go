@@ -110,5 +110,8 @@ func (r *Room) apply(ctx context.Context, e *zoneEntry, ev Event) {
 			}
 		}
 	}
+	if r.cfg.observer != nil {
+		r.cfg.observer.Event(ev)
+	}
 	r.subs.dispatch(ev)
 }

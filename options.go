@@ -54,6 +54,7 @@ type config struct {
 	exchangeLimit int
 	maxZones      int
 	strictPaths   bool
+	observer      Observer
 }
 
 // WithZone adds a zone. Use it once per zone.

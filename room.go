@@ -39,9 +39,9 @@ type Room struct {
 }
 
 // New returns a Room over store. It puts every zone given by WithZone into
-// the store (the store's settings are overwritten by these) and, unless
-// WithManualStep, starts each zone's exchanger and feed reader. Close the
-// Room to stop them; Close also closes the store.
+// the store (overwriting the stored settings, except an operator's pause:
+// see AddZone) and, unless WithManualStep, starts each zone's exchanger and
+// feed reader. Close the Room to stop them; Close also closes the store.
 func New(store Store, opts ...Option) (*Room, error) {
 	if store == nil {
 		return nil, errors.New("waitroom: store is nil")
@@ -49,6 +49,9 @@ func New(store Store, opts ...Option) (*Room, error) {
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.observer != nil {
+		store = observe(store, cfg.observer)
 	}
 	r := &Room{store: store, cfg: cfg, zones: make(map[string]*zoneEntry)}
 	r.keys.Store(cfg.keys)
