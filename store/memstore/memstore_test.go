@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/admin/admintest"
 	"github.com/waitroom/waitroom/store/memstore"
 	"github.com/waitroom/waitroom/store/storetest"
 )
@@ -353,4 +354,11 @@ func TestSlotFoundExpired(t *testing.T) {
 		assert.Equal(t, v, evs[i].Visitor)
 		assert.True(t, evs[i].FreesSlot())
 	}
+}
+
+// TestOperatedAcrossInstances: a change made through one Room's admin API
+// reaches another Room on the same store.
+func TestOperatedAcrossInstances(t *testing.T) {
+	s := memstore.New()
+	admintest.Run(t, func(t *testing.T) waitroom.Store { return struct{ waitroom.Store }{s} })
 }
