@@ -12,6 +12,11 @@
 // demo one), -capacity, -rate (admissions per second), -session (access
 // lifetime), -store (memory; redis://host:6379/0, redis+cluster://h1,h2 and
 // dynamodb://TABLE?endpoint=… share one room between several instances).
+//
+// The operator's side listens on -admin-addr (default 127.0.0.1:8081): the
+// dashboard at /, the admin API at /api/ (package admin) and Prometheus
+// metrics at /metrics. It takes the token of -admin-token, else of
+// $WAITROOM_ADMIN_TOKEN, else one made at start and printed in the log.
 package main
 
 import (
@@ -32,6 +37,8 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/admin"
+	"github.com/waitroom/waitroom/metrics"
 	"github.com/waitroom/waitroom/middleware"
 )
 
@@ -42,77 +49,114 @@ func main() {
 	rate := flag.Float64("rate", 3, "admissions per second (with the default capacity, the fourth visitor waits for a slot, not the second)")
 	session := flag.Duration("session", time.Minute, "access lifetime (a slot leaks when it ends)")
 	storeURL := flag.String("store", "memory", "store: memory, redis://host:port/db, rediss://…, redis+cluster://h1:p,h2:p, dynamodb://TABLE?endpoint=…&region=…")
+	adminAddr := flag.String("admin-addr", "127.0.0.1:8081", "listen address of the dashboard, the admin API and /metrics")
+	adminToken := flag.String("admin-token", os.Getenv("WAITROOM_ADMIN_TOKEN"), "admin API token (default $WAITROOM_ADMIN_TOKEN, else one made at start)")
 	flag.Parse()
-	if err := run(options{addr: *addr, origin: *origin, store: *storeURL, capacity: *capacity, rate: *rate, session: *session}); err != nil {
+	o := options{addr: *addr, origin: *origin, store: *storeURL, capacity: *capacity, rate: *rate, session: *session,
+		adminAddr: *adminAddr, adminToken: *adminToken}
+	if err := run(o); err != nil {
 		log.Fatal(err)
 	}
 }
 
 // options are the demo's flags.
 type options struct {
-	addr, origin, store string
-	capacity            int
-	rate                float64
-	session             time.Duration
+	addr, origin, store   string
+	capacity              int
+	rate                  float64
+	session               time.Duration
+	adminAddr, adminToken string
 }
 
 func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h, target, cleanup, err := build(ctx, o)
+	d, err := build(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
+	defer d.close()
 
-	srv := &http.Server{Addr: o.addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
+	aln, err := net.Listen("tcp", o.adminAddr)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	slog.Info("waitroom demo", "open", "http://"+ln.Addr().String()+"/", "protects", "/checkout",
-		"origin", target, "capacity", o.capacity, "rate", o.rate, "session", o.session, "store", o.store)
+		"origin", d.target, "capacity", o.capacity, "rate", o.rate, "session", o.session, "store", o.store)
+	slog.Info("waitroom operator", "dashboard", "http://"+aln.Addr().String()+"/", "metrics", "http://"+aln.Addr().String()+"/metrics",
+		"token", d.shownToken)
+	servers := []*http.Server{
+		{Handler: d.public, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: d.admin, ReadHeaderTimeout: 10 * time.Second},
+	}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(shut)
+		for _, s := range servers {
+			s.Shutdown(shut)
+		}
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
+	errs := make(chan error, 2)
+	for i, l := range []net.Listener{ln, aln} {
+		go func() { errs <- servers[i].Serve(l) }()
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, http.ErrServerClosed) {
+			stop()
+			return err
+		}
 	}
 	return nil
 }
 
+// demo is the waiting room in front of its origin, and the operator's
+// side of it.
+type demo struct {
+	public     http.Handler // the waiting room in front of the origin
+	admin      http.Handler // the dashboard, the admin API and /metrics
+	target     string       // the origin's URL
+	shownToken string       // the admin token if the demo made it, to print; else "(as given)"
+	close      func()       // stops it all
+}
+
 // build returns the waiting room in front of the origin (the demo's own if
-// o.origin is empty), the origin's URL, and a func that stops it all.
-func build(ctx context.Context, o options) (http.Handler, string, func(), error) {
+// o.origin is empty) and its operator's side.
+func build(ctx context.Context, o options) (*demo, error) {
 	var closers []func() error
-	cleanup := func() {
+	d := &demo{close: func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
+	}}
+	fail := func(err error) (*demo, error) {
+		d.close()
+		return nil, err
 	}
-	target := o.origin
-	if target == "" {
-		d, err := startDemoOrigin()
+	d.target = o.origin
+	if d.target == "" {
+		origin, err := startDemoOrigin()
 		if err != nil {
-			return nil, "", nil, err
+			return fail(err)
 		}
-		closers = append(closers, d.Close)
-		target = "http://" + d.Addr
+		closers = append(closers, origin.Close)
+		d.target = "http://" + origin.Addr
 	}
-	u, err := url.Parse(target)
+	u, err := url.Parse(d.target)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		cleanup()
-		return nil, "", nil, fmt.Errorf("waitroom: -origin %q is not an absolute URL", target)
+		return fail(fmt.Errorf("waitroom: -origin %q is not an absolute URL", d.target))
 	}
 	store, keys, err := openStore(ctx, o.store)
 	if err != nil {
-		cleanup()
-		return nil, "", nil, err
+		return fail(err)
 	}
-	opts := []waitroom.Option{waitroom.WithZone(waitroom.Zone{
+	m := metrics.New()
+	opts := []waitroom.Option{waitroom.WithObserver(m), waitroom.WithZone(waitroom.Zone{
 		Name: "checkout", Paths: []string{"/checkout"},
 		Capacity: o.capacity, AdmitPerSecond: o.rate, Session: o.session,
 		AbandonAfter: 30 * time.Second, ClaimWindow: 30 * time.Second,
@@ -123,16 +167,33 @@ func build(ctx context.Context, o options) (http.Handler, string, func(), error)
 	room, err := waitroom.New(store, opts...)
 	if err != nil {
 		store.Close()
-		cleanup()
-		return nil, "", nil, err
+		return fail(err)
 	}
 	closers = append(closers, room.Close)
+	m.Watch(room)
 
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.Transport = middleware.ProxyTransport()
+	proxy.ErrorHandler = middleware.ProxyErrorHandler(nil)
 	h := middleware.Wrap(room, proxy)
 	closers = append(closers, h.Close)
-	return h, target, cleanup, nil
+	d.public = h
+
+	token := o.adminToken
+	d.shownToken = "(as given)"
+	if token == "" {
+		token = waitroom.NewVisitorID() // 128 random bits
+		d.shownToken = token
+	}
+	ah, err := admin.New(room, admin.WithToken(token))
+	if err != nil {
+		return fail(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("/", ah)
+	d.admin = mux
+	return d, nil
 }
 
 // demoOrigin is the shop behind the waiting room.

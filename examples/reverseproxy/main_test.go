@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,10 +41,10 @@ func get(t *testing.T, c *http.Client, url string, accept string) (int, string, 
 // when the first finishes (the origin's release header), the second is let
 // in by the exchanger and reaches the checkout on its next request.
 func TestDemo(t *testing.T) {
-	h, _, cleanup, err := build(context.Background(), options{store: "memory", capacity: 1, rate: 50, session: time.Minute})
+	d, err := build(context.Background(), options{store: "memory", capacity: 1, rate: 50, session: time.Minute})
 	require.NoError(t, err)
-	defer cleanup()
-	srv := httptest.NewServer(h)
+	defer d.close()
+	srv := httptest.NewServer(d.public)
 	defer srv.Close()
 
 	alice, bob := client(t), client(t)
@@ -82,10 +83,43 @@ func TestDemo(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	_, _, _, err := build(context.Background(), options{store: "memory", origin: "not a url", capacity: 1, rate: 1, session: time.Minute})
+	_, err := build(context.Background(), options{store: "memory", origin: "not a url", capacity: 1, rate: 1, session: time.Minute})
 	require.ErrorContains(t, err, "waitroom: -origin")
-	_, _, _, err = build(context.Background(), options{store: "ftp://x", capacity: 1, rate: 1, session: time.Minute})
+	_, err = build(context.Background(), options{store: "ftp://x", capacity: 1, rate: 1, session: time.Minute})
 	require.ErrorContains(t, err, "waitroom: unknown store")
-	_, _, _, err = build(context.Background(), options{store: "memory", capacity: 0, rate: 1, session: time.Minute})
+	_, err = build(context.Background(), options{store: "memory", capacity: 0, rate: 1, session: time.Minute})
 	require.ErrorContains(t, err, "capacity must be at least 1")
+	_, err = build(context.Background(), options{store: "memory", capacity: 1, rate: 1, session: time.Minute, adminToken: "short"})
+	require.ErrorContains(t, err, "waitroom: admin: the token must be at least 16 bytes")
+}
+
+// TestDemoOperator: the demo's operator side serves metrics openly, and
+// the admin API only with the token it made and printed.
+func TestDemoOperator(t *testing.T) {
+	d, err := build(context.Background(), options{store: "memory", capacity: 1, rate: 50, session: time.Minute})
+	require.NoError(t, err)
+	defer d.close()
+	require.Len(t, d.shownToken, 22, "a token made at start, to print")
+	pub, adm := httptest.NewServer(d.public), httptest.NewServer(d.admin)
+	defer pub.Close()
+	defer adm.Close()
+	code, _, _ := get(t, client(t), pub.URL+"/checkout", "")
+	require.Equal(t, http.StatusOK, code)
+
+	code, body, _ := get(t, client(t), adm.URL+"/metrics", "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `waitroom_visitors_inside{zone="checkout"} 1`)
+	assert.Contains(t, body, `waitroom_store_operation_duration_seconds_count{op="Batch"}`)
+
+	code, _, _ = get(t, client(t), adm.URL+"/api/zones/checkout", "")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	req, _ := http.NewRequest("POST", adm.URL+"/api/zones/checkout/pause", nil)
+	req.Header.Set("Authorization", "Bearer "+d.shownToken)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	code, body, _ = get(t, client(t), adm.URL+"/metrics", "")
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `waitroom_zone_paused{zone="checkout"} 1`)
 }

@@ -42,18 +42,18 @@ func TestDemoWarnsOfRedisWithoutPersistence(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(prev) })
 
 	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	var cleanup func()
+	var d *demo
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		// The server needs a moment to listen: Open fails at once until then.
-		_, _, cleanup, err = build(context.Background(), options{store: url, capacity: 1, rate: 1, session: time.Minute})
+		d, err = build(context.Background(), options{store: url, capacity: 1, rate: 1, session: time.Minute})
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.NoError(t, err)
-	defer cleanup()
+	defer d.close()
 
 	warnings := logs.Lines("WARN")
 	require.Len(t, warnings, 1, logs.String())
