@@ -36,6 +36,9 @@ type Outcome struct {
 	// LineFull is set with StateClosed when the zone's line holds
 	// MaxWaiting places and the visitor got none; the sale itself goes on.
 	LineFull bool
+	// Rejected is set with StateClosed when the zone is in ModeReject:
+	// closed for now, by an operator, rather than over.
+	Rejected bool
 
 	// Access and AccessToken are set when State is StateInside.
 	Access      Access
@@ -123,7 +126,7 @@ func (r *Room) visit(ctx context.Context, zone string, v *Visitor, enter bool, m
 	out := Outcome{Zone: zone, OpensAt: z.OpensAt, Paused: z.paused}
 	switch {
 	case z.state().ClosedAt(now) || z.Mode == ModeReject:
-		out.State = StateClosed
+		out.State, out.Rejected = StateClosed, !z.state().ClosedAt(now)
 		if v != nil {
 			out.Visitor = *v
 		}

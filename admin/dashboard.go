@@ -45,7 +45,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // stream sends every zone's settings and figures as a server-sent event
-// at once and then every second, until the client goes.
+// at once and then every second, until the client goes or the Room
+// closes.
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -65,6 +66,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 		case <-tick.C:
 		case <-r.Context().Done():
 			return
+		case <-h.room.Done():
+			return // the Room is closing: let the server shut down
 		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/metrics"
+	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/memstore"
 	"github.com/waitroom/waitroom/waitroomtest"
 )
@@ -152,4 +155,33 @@ func TestZoneLabelsAreBounded(t *testing.T) {
 	other, ok := value(mfs, "waitroom_events_total", "zone", "other")
 	require.True(t, ok)
 	assert.Equal(t, 2.0, other)
+}
+
+// Metrics is the middleware's Observer too: a proxy with a cached access
+// token counts a miss, then hits.
+func TestMiddlewareObserver(t *testing.T) {
+	m := metrics.New()
+	room, err := waitroom.New(memstore.New(), waitroom.WithManualStep(),
+		waitroom.WithZone(waitroom.Zone{Name: "checkout", Paths: []string{"/checkout"}, Capacity: 1}))
+	require.NoError(t, err)
+	defer room.Close()
+	h := middleware.Wrap(room, http.NotFoundHandler(), middleware.WithObserver(m))
+	defer h.Close()
+	first := httptest.NewRecorder()
+	h.ServeHTTP(first, httptest.NewRequest("GET", "/checkout", nil))
+	var cookie string
+	for _, c := range first.Result().Cookies() {
+		if strings.HasPrefix(c.Name, "wr_a_") {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	require.NotEmpty(t, cookie, "the first visitor is let in")
+	for range 3 {
+		req := httptest.NewRequest("GET", "/checkout", nil)
+		req.Header.Set("Cookie", cookie)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	mfs, _ := scrape(t, m)
+	hits, _ := value(mfs, "waitroom_edge_cache_lookups_total", "result", "hit")
+	assert.Equal(t, 3.0, hits, "the token is verified once and then found in the cache")
 }

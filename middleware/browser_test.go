@@ -4,10 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,110 +14,18 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/internal/browsertest"
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/memstore"
 )
 
-// chromiumPath finds the browser: $WAITROOM_CHROMIUM, else chromium on PATH.
-func chromiumPath(t *testing.T) string {
-	if p := os.Getenv("WAITROOM_CHROMIUM"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	const msg = "chromium not found: install Debian's chromium (apt-get install chromium) or set WAITROOM_CHROMIUM"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// browser is the Chromium process the browser tests share: starting one
-// costs seconds, a fresh browser context (its own cookies) per test does not.
-var browser struct {
-	once   sync.Once
-	ctx    context.Context
-	cancel context.CancelFunc
-	dir    string
-	err    error
-}
-
-// newBrowser returns a new tab in a fresh browser context of the shared
-// headless Chromium, closed when the test ends.
-func newBrowser(t *testing.T) context.Context {
-	path := chromiumPath(t)
-	browser.once.Do(func() {
-		browser.dir, browser.err = os.MkdirTemp("", "waitroom-chromium-")
-		if browser.err != nil {
-			return
-		}
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU,
-			chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-sync", true),
-			chromedp.NoFirstRun, chromedp.Flag("disable-component-update", true), chromedp.UserDataDir(browser.dir))
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-		ctx, cancel := chromedp.NewContext(actx)
-		browser.ctx, browser.cancel = ctx, func() { cancel(); cancelAlloc() }
-		browser.err = chromedp.Do(ctx) // start the browser with a context that has no deadline
-	})
-	require.NoError(t, browser.err)
-	ctx, cancel := chromedp.NewContext(browser.ctx, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	require.NoError(t, chromedp.Do(ctx))
-	return ctx
-}
-
 // TestMain stops the shared browser after the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if browser.cancel != nil {
-		browser.cancel()
-		os.RemoveAll(browser.dir)
-	}
-	os.Exit(code)
-}
-
-// waitFor waits until the page's expression is truthy and returns its value,
-// across page loads (a navigation ends a running poll; it is started again).
-func waitFor(t *testing.T, ctx context.Context, expr string, timeout time.Duration) string {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		pctx, cancel := context.WithDeadline(ctx, deadline)
-		v, err := chromedp.Run(pctx, chromedp.Poll[string](expr, chromedp.WithPollingTimeout(time.Until(deadline))))
-		cancel()
-		if err == nil {
-			return v
-		}
-		lastErr = err
-	}
-	t.Fatalf("waiting for %s: %v", expr, lastErr)
-	return ""
-}
+func TestMain(m *testing.M) { browsertest.Main(m) }
 
 const insideExpr = `document.body && document.body.innerText.startsWith("inside ") && location.pathname + location.search`
 
 // liveExpr is how the waiting page follows the line, once it does.
 const liveExpr = `document.documentElement.dataset.wrLive || ""`
-
-// screenshot saves what the browser shows as a test artifact, under
-// $WAITROOM_ARTIFACTS (default: the system's temporary directory).
-func screenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-	require.NoError(t, err)
-	dir := os.Getenv("WAITROOM_ARTIFACTS")
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	path := filepath.Join(dir, name)
-	require.NoError(t, os.WriteFile(path, png, 0o644))
-	t.Logf("screenshot of the waiting page: %s", path)
-}
 
 func disableScripts(t *testing.T, ctx context.Context) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -155,18 +59,18 @@ func liveEnv(t *testing.T, opts ...middleware.Option) (*waitroom.Room, *httptest
 // expects the browser on the protected page by itself within 2 seconds.
 func letInWithinTwoSeconds(t *testing.T, how string, opts ...middleware.Option) {
 	room, srv, first := liveEnv(t, opts...)
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=7")))
 	pos, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-position").textContent`))
 	require.NoError(t, err)
 	assert.Equal(t, "1", pos)
-	assert.Equal(t, how, waitFor(t, ctx, liveExpr, 5*time.Second))
-	screenshot(t, ctx, "waiting-page-"+how+".png")
+	assert.Equal(t, how, browsertest.WaitFor(t, ctx, liveExpr, 5*time.Second))
+	browsertest.Screenshot(t, ctx, "waiting-page-"+how+".png")
 
 	start := time.Now()
 	_, err = room.Release(context.Background(), "checkout", first.id)
 	require.NoError(t, err)
-	assert.Equal(t, "/checkout/seat?row=7", waitFor(t, ctx, insideExpr, 2*time.Second))
+	assert.Equal(t, "/checkout/seat?row=7", browsertest.WaitFor(t, ctx, insideExpr, 2*time.Second))
 	t.Logf("%s: on the protected page %v after the release", how, time.Since(start).Round(time.Millisecond))
 }
 
@@ -180,29 +84,29 @@ func TestBrowserIsLetInByEventStream(t *testing.T) {
 
 func TestBrowserWithoutJavaScriptIsLetInByRefresh(t *testing.T) {
 	room, srv, first := liveEnv(t, middleware.WithMaxRetryAfter(time.Second))
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	disableScripts(t, ctx)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=9")))
 	title, err := chromedp.Run(ctx, chromedp.Title())
 	require.NoError(t, err)
 	assert.Equal(t, "You are in line", title)
-	screenshot(t, ctx, "waiting-page-noscript.png")
+	browsertest.Screenshot(t, ctx, "waiting-page-noscript.png")
 
 	start := time.Now()
 	_, err = room.Release(context.Background(), "checkout", first.id)
 	require.NoError(t, err)
 	// The <noscript> refresh asks for the protected URL again, which claims.
-	assert.Equal(t, "/checkout/seat?row=9", waitFor(t, ctx, insideExpr, 2*time.Second))
+	assert.Equal(t, "/checkout/seat?row=9", browsertest.WaitFor(t, ctx, insideExpr, 2*time.Second))
 	t.Logf("refresh: on the protected page %v after the release", time.Since(start).Round(time.Millisecond))
 }
 
 func TestBrowserWaitingPageOnAPhone(t *testing.T) {
 	_, srv, _ := liveEnv(t)
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.EmulateViewport(360, 740, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 		chromedp.Navigate(srv.URL+"/checkout")))
-	assert.Equal(t, "websocket", waitFor(t, ctx, liveExpr, 5*time.Second))
+	assert.Equal(t, "websocket", browsertest.WaitFor(t, ctx, liveExpr, 5*time.Second))
 	fits, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
 	require.NoError(t, err)
 	assert.True(t, fits, "the page scrolls sideways at phone width")
@@ -216,7 +120,7 @@ func TestBrowserWaitingPageOnAPhone(t *testing.T) {
 	how, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-how").textContent`))
 	require.NoError(t, err)
 	assert.Contains(t, how, "updates by itself")
-	screenshot(t, ctx, "waiting-page-phone.png")
+	browsertest.Screenshot(t, ctx, "waiting-page-phone.png")
 }
 
 // browserEnv's zone asks waiting pages to come back every second (a third of
@@ -238,22 +142,22 @@ func browserEnv(t *testing.T, opts ...middleware.Option) (*env, *httptest.Server
 
 func TestBrowserPollsWithoutPushChannels(t *testing.T) {
 	e, srv, first := browserEnv(t, middleware.WithWebSocket(false), middleware.WithServerSentEvents(false))
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=7")))
 	pos, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-position").textContent`))
 	require.NoError(t, err)
 	assert.Equal(t, "1", pos)
-	assert.Equal(t, "polling", waitFor(t, ctx, liveExpr, 5*time.Second))
+	assert.Equal(t, "polling", browsertest.WaitFor(t, ctx, liveExpr, 5*time.Second))
 	// The page polls the status endpoint: still waiting, still on the page.
-	waitFor(t, ctx, `document.getElementById("wr-every").textContent === "1" && "polling"`, 5*time.Second)
+	browsertest.WaitFor(t, ctx, `document.getElementById("wr-every").textContent === "1" && "polling"`, 5*time.Second)
 
 	// The first visitor leaves; the exchanger lets the browser in. Its next
 	// poll sees "admitted", claims, and lands where it first asked to go.
 	_, err = e.room.Release(context.Background(), "checkout", first.id)
 	require.NoError(t, err)
 	e.step(t)
-	assert.Equal(t, "/checkout/seat?row=7", waitFor(t, ctx, insideExpr, 15*time.Second))
+	assert.Equal(t, "/checkout/seat?row=7", browsertest.WaitFor(t, ctx, insideExpr, 15*time.Second))
 	assert.EqualValues(t, 2, e.origin.calls.Load())
 }
 
@@ -263,9 +167,9 @@ func TestBrowserFallsBackFromRefusedWebSocket(t *testing.T) {
 	_, srv, _ := liveEnv(t, middleware.WithOriginCheck(func(r *http.Request, origin string) bool {
 		return r.URL.Path != "/.waitroom/ws"
 	}))
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
-	assert.Equal(t, "sse", waitFor(t, ctx, liveExpr, 5*time.Second))
+	assert.Equal(t, "sse", browsertest.WaitFor(t, ctx, liveExpr, 5*time.Second))
 }
 
 // The script shows the sale's opening in the visitor's time zone, and the
@@ -277,15 +181,30 @@ func TestBrowserShowsTheOpeningInLocalTime(t *testing.T) {
 	srv := httptest.NewServer(e.h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { e.h.Close() })
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
 		return err
 	})))
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
-	assert.Equal(t, "websocket", waitFor(t, ctx, liveExpr, 5*time.Second))
+	assert.Equal(t, "websocket", browsertest.WaitFor(t, ctx, liveExpr, 5*time.Second))
 	opens, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-opens").textContent`))
 	require.NoError(t, err)
 	assert.NotContains(t, opens, "UTC", "the opening was not shown in local time")
 	assert.Regexp(t, `2026.*\b(8:00|20:00)\b`, opens)
+}
+
+// A visitor waiting when an operator closes the sale sees the closed page:
+// its next look at its place finds the zone closed, and the page says so.
+func TestBrowserShowsTheClosedPage(t *testing.T) {
+	e, srv, _ := browserEnv(t, middleware.WithWebSocket(false), middleware.WithServerSentEvents(false))
+	ctx := browsertest.New(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
+	assert.Equal(t, "polling", browsertest.WaitFor(t, ctx, liveExpr, 5*time.Second))
+
+	require.NoError(t, e.room.SetMode(context.Background(), "checkout", waitroom.ModeReject))
+	e.step(t) // the change feed tells the middleware, which drops what it cached of the zone
+	title := browsertest.WaitFor(t, ctx, `document.querySelector("h1") && document.querySelector("h1").textContent === "The sale is closed" && document.title`, 15*time.Second)
+	assert.Equal(t, "The sale is closed", title)
+	browsertest.Screenshot(t, ctx, "waitroom-closed-page.png")
 }

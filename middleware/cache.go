@@ -45,6 +45,7 @@ import (
 // nothing is cached or served from it.
 type cache struct {
 	room        *waitroom.Room
+	obs         Observer // nil: none
 	fullTTL     time.Duration
 	positionTTL time.Duration
 	live        atomic.Bool // subscribed to the feed: the cache is kept in sync
@@ -100,7 +101,7 @@ type zoneCache struct {
 }
 
 func newCache(room *waitroom.Room, cfg *config) *cache {
-	c := &cache{room: room, fullTTL: cfg.fullTTL, positionTTL: cfg.positionTTL, zones: make(map[string]*zoneCache)}
+	c := &cache{room: room, obs: cfg.observer, fullTTL: cfg.fullTTL, positionTTL: cfg.positionTTL, zones: make(map[string]*zoneCache)}
 	// lru.New fails only for a size <= 0, which newConfig rules out.
 	c.access, _ = lru.New[string, *accessEntry](cfg.cacheSize)
 	c.visitors, _ = lru.New[string, *visitorEntry](cfg.cacheSize)
@@ -245,11 +246,17 @@ func (c *cache) checkAccess(raw, zone string, keys *waitroom.KeyRing, now time.T
 	live := c.live.Load()
 	if live {
 		if ent, ok := c.access.Get(raw); ok && ent.keys == keys {
+			if c.obs != nil {
+				c.obs.CacheLookup(true)
+			}
 			if ent.access.Zone != zone || !now.Before(ent.access.Expires) || c.revoked.Contains(ent.access.TokenID) {
 				return nil
 			}
 			return ent
 		}
+	}
+	if c.obs != nil {
+		c.obs.CacheLookup(false)
 	}
 	a, err := c.room.VerifyAccess(raw, zone)
 	// The token's own check allows for clock skew; the slot does not, so

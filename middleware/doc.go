@@ -17,8 +17,12 @@
 //     checked locally: a cache hit or a signature check, never a store call.
 //  3. Otherwise the visitor cookie ("wr_v_<zone>") names the visitor's place
 //     in line; a missing, forged, expired or foreign one makes a newcomer.
-//     The Room decides (Room.Visit): the visitor goes in (direct entry, or
-//     its turn has come), or waits, or the sale has ended.
+//     A newcomer is first held to the entry limit and check, if set
+//     (WithEntryLimit, WithEntryCheck: 429, 403 or a challenge, and no
+//     place). The Room decides (Room.Visit): the visitor goes in (direct
+//     entry, or its turn has come), or waits, or the zone is closed to it
+//     (the sale has ended, an operator has closed it, or the line is full:
+//     the closed page, WithClosedTemplate).
 //  4. A waiting visitor gets the waiting page with status 429 and
 //     Retry-After, or JSON when it accepts application/json. Its repeat
 //     requests and the page's polls are answered from the edge cache (see

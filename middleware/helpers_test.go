@@ -284,6 +284,7 @@ type report struct {
 	Progress          int     `json:"progress"`
 	ETAText           string  `json:"eta_text"`
 	ETARangeText      *string `json:"eta_range_text"`
+	Closed            string  `json:"closed"`
 	StatusURL         string  `json:"status_url"`
 	ClaimURL          string  `json:"claim_url"`
 }

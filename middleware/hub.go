@@ -87,6 +87,9 @@ func (h *hub) add(w *watcher) *pushRefusal {
 	pz.watchers[w] = struct{}{}
 	h.watchers[w] = struct{}{}
 	h.count.Store(int64(len(h.watchers)))
+	if o := h.e.cfg.observer; o != nil {
+		o.PushConnections(channel(w.events), 1)
+	}
 	h.perIP[w.ip]++
 	k := visitorKey{w.zone, w.visitor.ID}
 	h.byVisitor[k] = append(h.byVisitor[k], w)
@@ -108,6 +111,9 @@ func (h *hub) remove(w *watcher) {
 	}
 	delete(h.watchers, w)
 	h.count.Store(int64(len(h.watchers)))
+	if o := h.e.cfg.observer; o != nil {
+		o.PushConnections(channel(w.events), -1)
+	}
 	if h.perIP[w.ip]--; h.perIP[w.ip] <= 0 {
 		delete(h.perIP, w.ip)
 	}

@@ -200,6 +200,9 @@ func (h *Handler) visit(w http.ResponseWriter, r *http.Request, zone string) {
 		}
 		out, err = e.room.Visit(ctx, zone, &v, false)
 	} else {
+		if !h.admitNewcomer(w, r, zone, now) { // entry.go: limit and check
+			return
+		}
 		// While the zone is marked full, or somebody waits, a newcomer
 		// goes straight to the back of the line: one store operation fewer.
 		out, err = e.room.Visit(ctx, zone, nil, !zc.full(now) && !zc.queued(now))
@@ -242,6 +245,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, zone string, err 
 		return // the client has gone
 	}
 	e.logFailure(zone, err)
+	if o := e.cfg.observer; o != nil {
+		o.FailPolicy(zone, e.room.FailPolicy())
+	}
 	if e.room.FailPolicy() == waitroom.FailOpen {
 		h.pass(w, r, zone, nil, "")
 		return

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -52,10 +53,12 @@ type config struct {
 	prefixSlash   string // prefix + "/", precomputed for the request path
 	status        int
 	page          *template.Template
+	closedPage    *template.Template // WithClosedTemplate; nil: page
 	bypassPaths   []string
 	bypassMethods []string
 	bypass        func(*http.Request) bool
 	zoneFunc      func(*http.Request) (string, bool)
+	observer      Observer // WithObserver; nil: none
 	secure        bool
 	cacheSize     int
 	fullTTL       time.Duration
@@ -73,6 +76,12 @@ type config struct {
 	pushInterval   time.Duration
 	maxRetryAfter  int // seconds, at least 1
 	maxRetryAfterD time.Duration
+
+	trustedProxies []netip.Prefix // WithTrustedProxies; read by the default clientIP
+	entryPerMinute float64        // WithEntryLimit
+	entryBurst     int
+	entryCheck     EntryCheck  // WithEntryCheck
+	entry          *entryGuard // the entry limit's buckets and the check; nil: neither
 
 	// Not options: tests set them (export_test.go).
 	writeTimeout time.Duration                                  // how long a push frame may take to be written
@@ -125,8 +134,11 @@ func newConfig(opts []Option) config {
 		c.maxConnsPerIP = DefaultMaxConnectionsPerIP
 	}
 	if c.clientIP == nil {
-		c.clientIP = remoteIP
+		c.clientIP = newClientIP(c.trustedProxies, func(p netip.Prefix) {
+			c.logger.Error("waitroom: middleware: WithTrustedProxies: invalid prefix ignored", "prefix", p)
+		})
 	}
+	c.entry = newEntryGuard(&c)
 	if c.pushInterval <= 0 {
 		c.pushInterval = DefaultPushInterval
 	}
@@ -169,6 +181,15 @@ func WithStatus(code int) Option { return func(c *config) { c.status = code } }
 // follows the line live. Default: the embedded page.html, which has no
 // external assets and is a working example of all of it.
 func WithTemplate(t *template.Template) Option { return func(c *config) { c.page = t } }
+
+// WithClosedTemplate sets the page shown when a zone is closed to the
+// visitor: the sale has ended (status 410), an operator has closed it
+// (waitroom.ModeReject: 503 with Retry-After) or the line is full
+// (waitroom.Zone.MaxWaiting: 503 with Retry-After). It is executed with a
+// PageData whose State is "closed" and whose Closed says why. Default: the
+// waiting page's template (built-in or WithTemplate), which has a closed
+// form of its own. JSON clients get the report whatever the template.
+func WithClosedTemplate(t *template.Template) Option { return func(c *config) { c.closedPage = t } }
 
 // WithBypassPaths lets requests whose URL path starts with one of the
 // prefixes pass to the next handler untouched (assets, health checks). The
@@ -278,9 +299,11 @@ func WithMaxConnections(n int) Option { return func(c *config) { c.maxConns = n 
 func WithMaxConnectionsPerIP(n int) Option { return func(c *config) { c.maxConnsPerIP = n } }
 
 // WithClientIP sets how the client address counted by
-// WithMaxConnectionsPerIP is read from a request, for servers behind a
-// proxy (read the header your proxy sets, and only from your proxy).
-// Default: the host part of Request.RemoteAddr.
+// WithMaxConnectionsPerIP and WithEntryLimit is read from a request, for a
+// proxy setup WithTrustedProxies does not cover (read the header your
+// proxy sets, and only from your proxy). Default: the host part of
+// Request.RemoteAddr, or the forwarded client of a trusted proxy
+// (WithTrustedProxies).
 func WithClientIP(f func(*http.Request) string) Option { return func(c *config) { c.clientIP = f } }
 
 // WithPushInterval sets the least time between two position updates

@@ -47,12 +47,34 @@ type standing struct {
 	seq     uint64    // the place's queue number
 	seen    time.Time // its last heartbeat
 	at      time.Time // Room clock of the report
+	closed  string    // with StateClosed, why: closedEnded, closedRejected or closedFull
 }
+
+// Why a zone is closed to a visitor (PageData.Closed).
+const (
+	closedEnded    = "ended"    // the sale is over (ClosesAt): final
+	closedRejected = "rejected" // an operator has closed it (ModeReject), maybe for now
+	closedFull     = "full"     // the line holds MaxWaiting places
+)
+
+// closedRetry is the Retry-After, in seconds, of a zone closed for now.
+const closedRetry = 60
 
 // standingOf is the standing a Room call reported at at.
 func standingOf(out waitroom.Outcome, at time.Time) standing {
-	return standing{state: out.State, ahead: out.Place.Ahead, eta: out.ETA, opensAt: out.OpensAt, arrived: out.Visitor.Arrived,
+	s := standing{state: out.State, ahead: out.Place.Ahead, eta: out.ETA, opensAt: out.OpensAt, arrived: out.Visitor.Arrived,
 		seq: out.Place.Seq, seen: out.Place.LastSeen, at: at}
+	if out.State == waitroom.StateClosed {
+		switch {
+		case out.LineFull:
+			s.closed = closedFull
+		case out.Rejected:
+			s.closed = closedRejected
+		default:
+			s.closed = closedEnded
+		}
+	}
+	return s
 }
 
 // PageData is what the waiting page template (built-in or WithTemplate) is
@@ -68,9 +90,14 @@ func standingOf(out waitroom.Outcome, at time.Time) standing {
 // claim_url. Without JavaScript, <meta http-equiv="refresh"
 // content="{{.RetryAfter}}"> asks the protected URL again, which claims.
 type PageData struct {
-	// State is "waiting" (in line), "closed" (the sale has ended) or
+	// State is "waiting" (in line), "closed" (see Closed) or
 	// "unavailable" (the store cannot be reached; status 503).
 	State string
+	// Closed says why the zone is closed to the visitor: "ended" (the
+	// sale is over: status 410), "rejected" (an operator has closed it,
+	// maybe for now: 503 with Retry-After) or "full" (the line holds its
+	// most places: 503 with Retry-After). Empty unless State is "closed".
+	Closed string
 	// Zone is the zone's name.
 	Zone string
 	// StatusCode is the response's HTTP status.
@@ -130,6 +157,7 @@ type report struct {
 	Progress          int    `json:"progress"`
 	ETAText           string `json:"eta_text,omitempty"`
 	ETARangeText      string `json:"eta_range_text,omitempty"`
+	Closed            string `json:"closed,omitempty"`     // why a closed zone is closed: ended, rejected or full
 	StatusURL         string `json:"status_url,omitempty"` // the waiting page's JSON only (Handler.render)
 	ClaimURL          string `json:"claim_url,omitempty"`
 }
@@ -139,7 +167,7 @@ func (d *PageData) report() report {
 		State: d.State, Zone: d.Zone, Position: d.Position, Ahead: d.Ahead,
 		ETASeconds: secondsOf(d.ETA), ETALowSeconds: secondsOf(d.ETALow), ETAHighSeconds: secondsOf(d.ETAHigh),
 		OpensAt: d.OpensAtRFC3339, RetryAfterSeconds: d.RetryAfter, Progress: d.Progress,
-		ETAText: d.ETAText, ETARangeText: d.ETARangeText,
+		ETAText: d.ETAText, ETARangeText: d.ETARangeText, Closed: d.Closed,
 	}
 	if d.State == "admitted" || d.State == "inside" {
 		r.ClaimURL = d.ClaimURL
@@ -196,7 +224,11 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 		d.StatusCode = http.StatusOK
 		d.Progress = 100
 	case waitroom.StateClosed:
+		d.Closed = s.closed
 		d.StatusCode = http.StatusGone
+		if s.closed != closedEnded {
+			d.StatusCode, d.RetryAfter = http.StatusServiceUnavailable, min(closedRetry, e.cfg.maxRetryAfter)
+		}
 	}
 	return d
 }
@@ -280,7 +312,8 @@ type pageKey struct {
 	eta         waitroom.ETA
 	progress    int
 	retryAfter  int
-	opensAt     int64 // Unix nanoseconds while the sale's opening is ahead, else 0
+	opensAt     int64  // Unix nanoseconds while the sale's opening is ahead, else 0
+	closed      string // why a closed zone is closed
 }
 
 // renderedPage is a response ready to send: status, body and the values of
@@ -303,7 +336,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, zone string, s s
 	asJSON := acceptsJSON(r)
 	k := pageKey{zone: zone, uri: r.URL.RequestURI(), json: asJSON, unavailable: unavailable}
 	if !unavailable {
-		k.state, k.ahead, k.eta = s.state, s.ahead, s.eta
+		k.state, k.ahead, k.eta, k.closed = s.state, s.ahead, s.eta, s.closed
 		if s.state == waitroom.StateWaiting {
 			k.progress = progress(now.Sub(s.arrived), s.eta.Expected)
 			k.retryAfter = e.retryAfter(zone, s.eta.Expected)
@@ -353,7 +386,11 @@ func (h *Handler) render(d *PageData, asJSON bool) (*renderedPage, bool) {
 		p.contentType, p.body = "application/json", append(b, '\n')
 	} else {
 		var buf bytes.Buffer
-		if err := h.e.cfg.page.Execute(&buf, d); err != nil {
+		page := h.e.cfg.page
+		if d.State == "closed" && h.e.cfg.closedPage != nil {
+			page = h.e.cfg.closedPage
+		}
+		if err := page.Execute(&buf, d); err != nil {
 			h.e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
 			p.contentType, p.body, p.length = "text/html; charset=utf-8", busyPage, itoa(len(busyPage))
 			return p, false

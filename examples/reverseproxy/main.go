@@ -175,7 +175,7 @@ func build(ctx context.Context, o options) (*demo, error) {
 	proxy := httputil.NewSingleHostReverseProxy(u)
 	proxy.Transport = middleware.ProxyTransport()
 	proxy.ErrorHandler = middleware.ProxyErrorHandler(nil)
-	h := middleware.Wrap(room, proxy)
+	h := middleware.Wrap(room, proxy, middleware.WithObserver(m))
 	closers = append(closers, h.Close)
 	d.public = h
 
