@@ -1,6 +1,7 @@
 package waitroom_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -176,4 +177,33 @@ func TestCloseNow(t *testing.T) {
 	assert.Equal(t, waitroom.StateClosed, o.State)
 	zz, _ := room.Zone("checkout")
 	assert.False(t, zz.ClosesAt.After(t0), "closed now")
+}
+
+// The exchanger logs a zone's opening and its closing, with why.
+func TestOpeningAndClosingAreLogged(t *testing.T) {
+	var log waitroomtest.Log
+	z := checkout(1)
+	z.OpensAt = t0.Add(time.Minute)
+	z.ClosesAt = t0.Add(time.Hour)
+	room, clock := newRoom(t, z, waitroom.WithLogger(log.Logger()))
+	require.NoError(t, room.Step(ctx)) // the baseline: not open yet
+	assert.Empty(t, log.Lines("INFO"))
+	clock.Advance(time.Minute)
+	require.NoError(t, room.Step(ctx))
+	require.NoError(t, room.Pause(ctx, "checkout"))
+	require.NoError(t, room.Step(ctx))
+	require.NoError(t, room.Resume(ctx, "checkout"))
+	require.NoError(t, room.Step(ctx))
+	clock.Advance(time.Hour)
+	require.NoError(t, room.Step(ctx))
+	var events []string
+	for _, l := range log.Lines("INFO") {
+		switch {
+		case strings.Contains(l, "zone opened"):
+			events = append(events, "opened")
+		case strings.Contains(l, "zone closed"):
+			events = append(events, "closed "+l[strings.Index(l, "why=")+4:])
+		}
+	}
+	assert.Equal(t, []string{"opened", `closed paused`, "opened", `closed "sale ended"`}, events)
 }

@@ -12,15 +12,58 @@ import (
 // line into a zone's leaky bucket as slots free, and the goroutine that
 // runs it every tick.
 
-// exchange runs one exchange step for zone at the Room's clock.
+// exchange runs one exchange step for zone at the Room's clock, and logs
+// when the zone starts or stops admitting.
 func (r *Room) exchange(ctx context.Context, zone string) (Exchange, error) {
-	x, err := r.store.Exchange(ctx, zone, r.Now(), r.cfg.exchangeLimit)
+	now := r.Now()
+	if e := r.entry(zone); e != nil {
+		r.noteAdmitting(e, now)
+	}
+	x, err := r.store.Exchange(ctx, zone, now, r.cfg.exchangeLimit)
 	if errors.Is(err, ErrZoneNotFound) {
 		// The zone's data expired (sale over) or the store lost it;
 		// nothing to admit.
 		return x, nil
 	}
 	return x, err
+}
+
+// Whether a zone admits, as its exchanger last saw it (zoneEntry.admitting).
+const (
+	admittingUnknown int32 = iota
+	admittingYes
+	admittingNo
+)
+
+// noteAdmitting logs the zone's opening and closing as the exchanger sees
+// them: "zone opened" when it starts admitting, "zone closed" when it
+// stops, with why (not yet open, paused, rejecting, ended). The first look
+// at a zone is its baseline and logs nothing.
+func (r *Room) noteAdmitting(e *zoneEntry, now time.Time) {
+	z := *e.zone.Load()
+	st := z.state()
+	state := admittingNo
+	if st.OpenAt(now) {
+		state = admittingYes
+	}
+	was := e.admitting.Swap(state)
+	if was == admittingUnknown || was == state {
+		return
+	}
+	if state == admittingYes {
+		r.cfg.logger.Info("waitroom: zone opened", "zone", z.Name, "capacity", z.Capacity, "admit_per_second", z.AdmitPerSecond)
+		return
+	}
+	why := "not open yet"
+	switch {
+	case st.ClosedAt(now):
+		why = "sale ended"
+	case z.paused:
+		why = "paused"
+	case z.Mode == ModeReject:
+		why = "rejecting"
+	}
+	r.cfg.logger.Info("waitroom: zone closed", "zone", z.Name, "why", why)
 }
 
 // maxExchangesInFlight bounds the exchange steps of one zone that an

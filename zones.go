@@ -19,11 +19,12 @@ var ErrTooManyZones = errors.New("waitroom: too many zones")
 
 // A zoneEntry is a Room's state of one zone.
 type zoneEntry struct {
-	zone     atomic.Pointer[Zone] // the settings, replaced whole on a change
-	prefixes []string             // the keys of the zone's Paths (pathKey); guarded by Room.mu
-	meter    rateMeter            // admissions seen in the feed
-	passed   atomic.Uint64        // visitors let through in ModePassthrough by this Room
-	batch    *batcher             // nil unless the store is a BatchStore
+	zone      atomic.Pointer[Zone] // the settings, replaced whole on a change
+	prefixes  []string             // the keys of the zone's Paths (pathKey); guarded by Room.mu
+	meter     rateMeter            // admissions seen in the feed
+	passed    atomic.Uint64        // visitors let through in ModePassthrough by this Room
+	admitting atomic.Int32         // whether the zone admits, as the exchanger last saw it
+	batch     *batcher             // nil unless the store is a BatchStore
 
 	feedMu  sync.Mutex // held while reading the feed
 	feedSeq uint64     // the feed read up to this sequence number; guarded by feedMu
