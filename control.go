@@ -103,3 +103,30 @@ func zoneDiff(a, b Zone) []string {
 	add("max_waiting", a.MaxWaiting, b.MaxWaiting)
 	return d
 }
+
+// LetIn lets one waiting visitor of zone in ahead of the line (Store.Admit):
+// its slot is reserved for the claim window, whatever the rate or a
+// pause, and its page takes it in as if its turn had come. ErrNotQueued
+// if it is not waiting, ErrZoneFull if no slot is free.
+func (r *Room) LetIn(ctx context.Context, zone, visitor string) (Slot, error) {
+	if r.closed.Load() {
+		return Slot{}, ErrClosed
+	}
+	if r.entry(zone) == nil {
+		return Slot{}, fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
+	}
+	slot, err := r.store.Admit(ctx, zone, visitor, r.Now())
+	if err == nil {
+		r.cfg.logger.Info("waitroom: visitor let in ahead of the line", "zone", zone, "visitor", visitor)
+	}
+	return slot, err
+}
+
+// Head returns the first n places in zone's line (at most MaxHead), in the
+// order they are to be let in: for an operator's look at the line.
+func (r *Room) Head(ctx context.Context, zone string, n int) ([]Place, error) {
+	if r.entry(zone) == nil {
+		return nil, fmt.Errorf("%w: %q", ErrZoneNotFound, zone)
+	}
+	return r.store.Head(ctx, zone, n, r.Now())
+}

@@ -105,6 +105,20 @@ func (s *observedStore) Release(ctx context.Context, zone, visitor string, now t
 	return held, err
 }
 
+func (s *observedStore) Admit(ctx context.Context, zone, visitor string, now time.Time) (Slot, error) {
+	start := time.Now()
+	slot, err := s.s.Admit(ctx, zone, visitor, now)
+	s.done("Admit", start, err)
+	return slot, err
+}
+
+func (s *observedStore) Head(ctx context.Context, zone string, n int, now time.Time) ([]Place, error) {
+	start := time.Now()
+	ps, err := s.s.Head(ctx, zone, n, now)
+	s.done("Head", start, err)
+	return ps, err
+}
+
 func (s *observedStore) Stats(ctx context.Context, zone string, now time.Time) (ZoneStats, error) {
 	start := time.Now()
 	st, err := s.s.Stats(ctx, zone, now)

@@ -34,7 +34,12 @@ var (
 	// ErrLineFull: Register found MaxWaiting places in line already; the
 	// visitor got none.
 	ErrLineFull = errors.New("waitroom: line full")
+	// ErrZoneFull: Admit found no free slot in the zone's bucket.
+	ErrZoneFull = errors.New("waitroom: zone full")
 )
+
+// MaxHead is the most places Store.Head returns.
+const MaxHead = 1000
 
 // A Store keeps the shared state of every zone: its settings, its FIFO queue,
 // its leaky bucket of access slots, and its change feed. The waiting-room
@@ -122,6 +127,22 @@ type Store interface {
 	// reports whether anything was held; releasing twice is a no-op
 	// (false, nil). Appends EventReleased.
 	Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error)
+
+	// Admit lets one waiting visitor in ahead of the line, for an
+	// operator: it takes a free slot of the bucket (slots whose deadline
+	// has passed leak first), reserved until now + ClaimWindow as an
+	// Exchange admission is, whatever the admission rate, the pause or the
+	// sale window, and the visitor's place in line is given up. It counts
+	// as an admission (ZoneStats.AdmittedTotal) and spends no rate credit.
+	// ErrNotQueued if the visitor is not waiting, ErrZoneFull if no slot is
+	// free. Appends EventAdmitted.
+	Admit(ctx context.Context, zone, visitor string, now time.Time) (Slot, error)
+
+	// Head returns the first n places in line, in the order they are to be
+	// let in, without changing anything: waiting visitors not seen for
+	// longer than AbandonAfter are included until Exchange skips them.
+	// n is at most MaxHead. ErrZoneNotFound for an unknown zone.
+	Head(ctx context.Context, zone string, n int, now time.Time) ([]Place, error)
 
 	// Stats counts the zone at now. ErrZoneNotFound for an unknown zone.
 	Stats(ctx context.Context, zone string, now time.Time) (ZoneStats, error)

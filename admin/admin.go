@@ -25,6 +25,11 @@
 //	# take one visitor's slot and access away
 //	curl -X POST -H "Authorization: Bearer $TOKEN" \
 //	     -d '{"visitor": "3q2-7f0xQeKVYxkq8bG2Ag"}' http://127.0.0.1:8081/api/zones/checkout/revoke
+//	# the head of the line: visitor id, place, waiting since
+//	curl -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:8081/api/zones/checkout/head?n=20'
+//	# let one visitor in ahead of the line (a free slot, whatever the rate)
+//	curl -X POST -H "Authorization: Bearer $TOKEN" \
+//	     -d '{"visitor": "3q2-7f0xQeKVYxkq8bG2Ag"}' http://127.0.0.1:8081/api/zones/checkout/admit
 //
 // PATCH takes any of the zone's settings: capacity, admit_per_second,
 // session, claim_window, abandon_after and data_ttl (durations as Go
@@ -45,6 +50,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -111,6 +117,8 @@ func New(room *waitroom.Room, opts ...Option) (*Handler, error) {
 	h.mux.HandleFunc("POST /api/zones/{zone}/resume", h.action("resume", room.Resume))
 	h.mux.HandleFunc("POST /api/zones/{zone}/close", h.action("close", room.CloseNow))
 	h.mux.HandleFunc("POST /api/zones/{zone}/revoke", h.revoke)
+	h.mux.HandleFunc("POST /api/zones/{zone}/admit", h.admit)
+	h.mux.HandleFunc("GET /api/zones/{zone}/head", h.head)
 	h.mux.HandleFunc("GET /api/stream", h.stream)
 	h.mux.HandleFunc("GET /{$}", h.dashboard)
 	h.mux.HandleFunc("POST /login", h.login)
@@ -239,29 +247,93 @@ func (h *Handler) action(name string, do func(context.Context, string) error) ht
 	}
 }
 
-func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
-	zone := r.PathValue("zone")
+// readVisitor reads the body {"visitor": id} of a request about one
+// visitor of a known zone, or answers 400 or 404.
+func (h *Handler) readVisitor(w http.ResponseWriter, r *http.Request, zone string) (string, bool) {
 	var body struct {
 		Visitor string `json:"visitor"`
 	}
 	if !readJSON(w, r, &body) {
-		return
+		return "", false
 	}
 	if body.Visitor == "" || len(body.Visitor) > 128 {
 		writeError(w, http.StatusBadRequest, "visitor must be a visitor id of 1-128 bytes")
-		return
+		return "", false
 	}
 	if _, ok := h.room.Zone(zone); !ok {
 		writeError(w, http.StatusNotFound, "no such zone")
+		return "", false
+	}
+	return body.Visitor, true
+}
+
+// admit lets one waiting visitor in ahead of the line.
+func (h *Handler) admit(w http.ResponseWriter, r *http.Request) {
+	zone := r.PathValue("zone")
+	visitor, ok := h.readVisitor(w, r, zone)
+	if !ok {
 		return
 	}
-	held, err := h.room.Release(r.Context(), zone, body.Visitor)
+	slot, err := h.room.LetIn(r.Context(), zone, visitor)
+	switch {
+	case errors.Is(err, waitroom.ErrNotQueued):
+		writeError(w, http.StatusConflict, "the visitor is not waiting in this zone's line")
+		return
+	case errors.Is(err, waitroom.ErrZoneFull):
+		writeError(w, http.StatusConflict, "no slot is free: the zone holds its capacity")
+		return
+	case err != nil:
+		h.zoneError(w, r, err)
+		return
+	}
+	h.audit(r, "admit", zone, "visitor", visitor)
+	writeJSON(w, http.StatusOK, map[string]any{"zone": zone, "visitor": visitor, "claim_by": instant(slot.Until)})
+}
+
+// head shows the first places in line: ?n= of them (default 20, at most
+// waitroom.MaxHead).
+func (h *Handler) head(w http.ResponseWriter, r *http.Request) {
+	zone := r.PathValue("zone")
+	n := 20
+	if q := r.URL.Query().Get("n"); q != "" {
+		v, err := strconv.Atoi(q)
+		if err != nil || v < 1 || v > waitroom.MaxHead {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("n must be a number from 1 to %d", waitroom.MaxHead))
+			return
+		}
+		n = v
+	}
+	places, err := h.room.Head(r.Context(), zone, n)
 	if err != nil {
 		h.zoneError(w, r, err)
 		return
 	}
-	h.audit(r, "revoke", zone, "visitor", body.Visitor, "held", held)
-	writeJSON(w, http.StatusOK, map[string]any{"zone": zone, "visitor": body.Visitor, "released": held})
+	type entry struct {
+		Visitor      string `json:"visitor"`
+		Place        int64  `json:"place"` // 1 for next
+		WaitingSince string `json:"waiting_since"`
+		LastSeen     string `json:"last_seen"`
+	}
+	out := make([]entry, len(places))
+	for i, p := range places {
+		out[i] = entry{Visitor: p.Visitor, Place: p.Ahead + 1, WaitingSince: instant(p.Arrived), LastSeen: instant(p.LastSeen)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"zone": zone, "head": out})
+}
+
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	zone := r.PathValue("zone")
+	visitor, ok := h.readVisitor(w, r, zone)
+	if !ok {
+		return
+	}
+	held, err := h.room.Release(r.Context(), zone, visitor)
+	if err != nil {
+		h.zoneError(w, r, err)
+		return
+	}
+	h.audit(r, "revoke", zone, "visitor", visitor, "held", held)
+	writeJSON(w, http.StatusOK, map[string]any{"zone": zone, "visitor": visitor, "released": held})
 }
 
 // audit logs a change an operator made.

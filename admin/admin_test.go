@@ -90,6 +90,8 @@ func TestEveryEndpointNeedsTheToken(t *testing.T) {
 		{"POST", "/api/zones/checkout/resume", ""},
 		{"POST", "/api/zones/checkout/close", ""},
 		{"POST", "/api/zones/checkout/revoke", `{"visitor": "v"}`},
+		{"POST", "/api/zones/checkout/admit", `{"visitor": "v"}`},
+		{"GET", "/api/zones/checkout/head", ""},
 		{"GET", "/api/stream", ""},
 	} {
 		status, body := e.do(t, c.method, c.path, c.body, false)
@@ -265,4 +267,41 @@ func TestDashboardLoginAndStream(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(data), &ev))
 	require.Len(t, ev.Zones, 1)
 	assert.Equal(t, "checkout", ev.Zones[0].Name)
+}
+
+// The head of the line, and letting one visitor in ahead of it.
+func TestHeadAndAdmit(t *testing.T) {
+	e := newEnv(t)
+	var out []waitroom.Outcome
+	for range 4 {
+		o, err := e.room.Visit(context.Background(), "checkout", nil, true)
+		require.NoError(t, err)
+		out = append(out, o)
+	}
+	status, body := e.do(t, "GET", "/api/zones/checkout/head?n=2", "", true)
+	require.Equal(t, http.StatusOK, status)
+	head := body["head"].([]any)
+	require.Len(t, head, 2)
+	first := head[0].(map[string]any)
+	assert.Equal(t, out[1].Visitor.ID, first["visitor"])
+	assert.Equal(t, 1.0, first["place"])
+	assert.Equal(t, "2026-03-01T10:00:00Z", first["waiting_since"])
+	for _, q := range []string{"0", "1001", "x"} {
+		status, _ = e.do(t, "GET", "/api/zones/checkout/head?n="+q, "", true)
+		assert.Equal(t, http.StatusBadRequest, status, "n=%s", q)
+	}
+
+	status, body = e.do(t, "POST", "/api/zones/checkout/admit", `{"visitor": "`+out[3].Visitor.ID+`"}`, true)
+	assert.Equal(t, http.StatusConflict, status, "the one slot is held")
+	assert.Contains(t, body["error"], "no slot is free")
+	_, err := e.room.Release(context.Background(), "checkout", out[0].Visitor.ID)
+	require.NoError(t, err)
+	status, body = e.do(t, "POST", "/api/zones/checkout/admit", `{"visitor": "`+out[3].Visitor.ID+`"}`, true)
+	require.Equal(t, http.StatusOK, status, "%v", body)
+	o, err := e.room.Visit(context.Background(), "checkout", &out[3].Visitor, false)
+	require.NoError(t, err)
+	assert.Equal(t, waitroom.StateInside, o.State, "the last in line went in ahead of the others")
+	status, _ = e.do(t, "POST", "/api/zones/checkout/admit", `{"visitor": "nobody"}`, true)
+	assert.Equal(t, http.StatusConflict, status)
+	assert.Contains(t, strings.Join(e.log.Lines("INFO"), "\n"), "action=admit")
 }

@@ -27,6 +27,8 @@ const (
 	opReadFeed  = "ReadFeed"
 	opBatch     = "Batch"
 	opArrive    = "Arrive"
+	opAdmit     = "Admit"
+	opHead      = "Head"
 )
 
 // RequestOps are the operations a visitor's requests and waiting page make;
@@ -37,6 +39,7 @@ var RequestOps = []string{opRegister, opPosition, opHeartbeat, opEnter, opClaim,
 var opIndex = map[string]int{
 	opPutZone: 0, opZone: 1, opRegister: 2, opPosition: 3, opHeartbeat: 4, opEnter: 5,
 	opExchange: 6, opClaim: 7, opRelease: 8, opStats: 9, opReadFeed: 10, opBatch: 11, opArrive: 12,
+	opAdmit: 13, opHead: 14,
 }
 
 // CountingStore is a waitroom.Store that counts the calls made to it, by
@@ -48,8 +51,8 @@ var opIndex = map[string]int{
 // keeps the batches.
 type CountingStore struct {
 	waitroom.Store
-	calls   [13]atomic.Int64
-	batched [13]atomic.Int64
+	calls   [15]atomic.Int64
+	batched [15]atomic.Int64
 }
 
 // NewCountingStore returns a CountingStore in front of s.
@@ -60,7 +63,7 @@ func NewCountingStore(s waitroom.Store) *CountingStore { return &CountingStore{S
 // is no method of the Store, so that a misspelt count fails its test.
 func (s *CountingStore) Count(ops ...string) int64 { return sum(&s.calls, ops) }
 
-func sum(counts *[13]atomic.Int64, ops []string) int64 {
+func sum(counts *[15]atomic.Int64, ops []string) int64 {
 	var n int64
 	if len(ops) == 0 {
 		for i := range counts {
@@ -189,4 +192,16 @@ func (s *CountingStore) Stats(ctx context.Context, zone string, now time.Time) (
 func (s *CountingStore) ReadFeed(ctx context.Context, zone string, after uint64, limit int, wait time.Duration) ([]waitroom.Event, error) {
 	s.add(opReadFeed)
 	return s.Store.ReadFeed(ctx, zone, after, limit, wait)
+}
+
+// Admit counts the call and passes it on.
+func (s *CountingStore) Admit(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
+	s.add(opAdmit)
+	return s.Store.Admit(ctx, zone, visitor, now)
+}
+
+// Head counts the call and passes it on.
+func (s *CountingStore) Head(ctx context.Context, zone string, n int, now time.Time) ([]waitroom.Place, error) {
+	s.add(opHead)
+	return s.Store.Head(ctx, zone, n, now)
 }

@@ -364,3 +364,80 @@ func boolArg(b bool) int {
 	}
 	return 0
 }
+
+// Admit lets one waiting visitor in ahead of the line (see
+// waitroom.Store). Script: lua/admit.lua.
+func (s *Store) Admit(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
+	if zone == "" {
+		return waitroom.Slot{}, storekit.NotFound(zone)
+	}
+	if visitor == "" {
+		return waitroom.Slot{}, storekit.NotQueued(zone, visitor)
+	}
+	res, err := s.run(ctx, scriptAdmit, zone, s.nowArg(now), visitor, storekit.NewID())
+	if err != nil {
+		return waitroom.Slot{}, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return waitroom.Slot{}, storekit.NotFound(zone)
+	case "NOTQUEUED":
+		return waitroom.Slot{}, storekit.NotQueued(zone, visitor)
+	case "FULL":
+		return waitroom.Slot{}, storekit.ZoneFull(zone, int(r.int(0)))
+	case "OK":
+	default:
+		return waitroom.Slot{}, unexpected(res)
+	}
+	slot := waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
+	if r.err != nil {
+		return waitroom.Slot{}, r.err
+	}
+	return slot, nil
+}
+
+// Head returns the first n places in line (see waitroom.Store): the head
+// of the line's sorted set and each visitor's record, in one read-only
+// script. Script: lua/head.lua.
+func (s *Store) Head(ctx context.Context, zone string, n int, now time.Time) ([]waitroom.Place, error) {
+	if zone == "" {
+		return nil, storekit.NotFound(zone)
+	}
+	n = storekit.HeadCount(n)
+	if n == 0 {
+		if _, err := s.Stats(ctx, zone, now); err != nil {
+			return nil, err
+		}
+		return []waitroom.Place{}, nil
+	}
+	res, err := s.run(ctx, scriptHead, zone, s.nowArg(now), n)
+	if err != nil {
+		return nil, err
+	}
+	r := newReply(res)
+	switch r.status {
+	case "NOZONE":
+		return nil, storekit.NotFound(zone)
+	case "OK":
+	default:
+		return nil, unexpected(res)
+	}
+	out := make([]waitroom.Place, 0, len(r.vals))
+	for _, v := range r.vals {
+		sub, ok := v.([]any)
+		if !ok || len(sub) < 2 {
+			return nil, unexpected(res)
+		}
+		visitor, ok := sub[len(sub)-1].(string)
+		if !ok {
+			return nil, unexpected(res)
+		}
+		p, err := placeReply(sub[:len(sub)-1], zone, visitor)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

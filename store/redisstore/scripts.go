@@ -39,4 +39,6 @@ var (
 	scriptStats     = script("stats")
 	scriptReadFeed  = script("readfeed")
 	scriptBatch     = script("batch")
+	scriptAdmit     = script("admit")
+	scriptHead      = script("head")
 )

@@ -42,6 +42,15 @@ func LineFull(zone string, max int64) error {
 	return fmt.Errorf("%w: zone %q holds its %d places", waitroom.ErrLineFull, zone, max)
 }
 
+// ZoneFull is waitroom.ErrZoneFull for zone, whose capacity slots are
+// all held.
+func ZoneFull(zone string, capacity int) error {
+	return fmt.Errorf("%w: zone %q holds its %d slots", waitroom.ErrZoneFull, zone, capacity)
+}
+
+// HeadCount bounds the n of Store.Head to 0..waitroom.MaxHead.
+func HeadCount(n int) int { return min(max(n, 0), waitroom.MaxHead) }
+
 // ClaimExpired is waitroom.ErrClaimExpired for visitor in zone.
 func ClaimExpired(zone, visitor string) error {
 	return fmt.Errorf("%w: zone %q, visitor %q", waitroom.ErrClaimExpired, zone, visitor)

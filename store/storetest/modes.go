@@ -107,3 +107,95 @@ func testMaxWaiting(t *testing.T, s waitroom.Store) {
 		}
 	}
 }
+
+// testAdmitAhead: an operator lets one visitor in ahead of the line. It
+// takes a free slot, whatever the rate and the pause; the line closes up
+// behind it; a full bucket or a visitor not waiting is refused.
+func testAdmitAhead(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "ahead", func(z *waitroom.ZoneState) {
+		z.Capacity = 2
+		z.AdmitPerSecond = 0.01 // the rate would admit nobody for a long time
+		z.AbandonAfter = time.Hour
+	})
+	ids := registerN(t, s, st.Name, "v", 5, T0)
+	require.Equal(t, ids[:1], admitted(exchange(t, s, st.Name, T0, 10)), "the burst lets the first in")
+	st.Paused = true
+	putZone(t, s, st, at(time.Second))
+	seq := stats(t, s, st.Name, at(time.Second)).FeedSeq
+	last := position(t, s, st.Name, ids[4], at(time.Second)).Ahead
+
+	slot, err := s.Admit(t.Context(), st.Name, ids[3], at(2*time.Second))
+	require.NoError(t, err, "Admit of a waiting visitor, paused and out of rate credit")
+	assert.NotEmpty(t, slot.TokenID)
+	assert.True(t, slot.Until.Equal(at(2*time.Second).Add(st.ClaimWindow)), "reserved for the claim window, got %v", slot.Until)
+	p := position(t, s, st.Name, ids[3], at(2*time.Second))
+	assert.Equal(t, waitroom.StateAdmitted, p.State)
+	assert.Equal(t, slot, p.Slot)
+	behind := position(t, s, st.Name, ids[4], at(2*time.Second))
+	assert.Equal(t, waitroom.StateWaiting, behind.State, "the visitor behind keeps its place")
+	assert.LessOrEqual(t, behind.Ahead, last, "and is no further back (Ahead may count the place left until the head passes it)")
+	assert.Equal(t, []string{ids[1], ids[2], ids[4]}, headNames(t, s, st.Name, at(2*time.Second)), "the line without it")
+	got := claim(t, s, st.Name, ids[3], at(3*time.Second))
+	assert.Equal(t, slot.TokenID, got.TokenID, "it claims its slot as an admitted visitor does")
+	evs := feedSince(t, s, st.Name, seq)
+	require.NotEmpty(t, evs)
+	assert.Equal(t, waitroom.EventAdmitted, evs[0].Kind)
+	assert.Equal(t, ids[3], evs[0].Visitor)
+	assert.Equal(t, uint64(2), stats(t, s, st.Name, at(3*time.Second)).AdmittedTotal)
+
+	_, err = s.Admit(t.Context(), st.Name, ids[1], at(4*time.Second))
+	requireIs(t, err, waitroom.ErrZoneFull, "Admit into a full bucket")
+	assert.Equal(t, waitroom.StateWaiting, position(t, s, st.Name, ids[1], at(4*time.Second)).State, "a refused Admit changes nothing")
+	for _, v := range []string{ids[0], ids[3], "nobody"} {
+		_, err = s.Admit(t.Context(), st.Name, v, at(4*time.Second))
+		requireIs(t, err, waitroom.ErrNotQueued, "Admit of a visitor not waiting ("+v+")")
+	}
+	_, err = s.Admit(t.Context(), ZoneName("nozone"), "v", T0)
+	requireIs(t, err, waitroom.ErrZoneNotFound, "Admit in an unknown zone")
+}
+
+// testHead: Head lists the first places in line in the order they are to
+// be let in, passing over places given up, and changes nothing.
+func testHead(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "head", func(z *waitroom.ZoneState) { z.Capacity = 1; z.AbandonAfter = time.Hour })
+	head, err := s.Head(t.Context(), st.Name, 10, T0)
+	require.NoError(t, err)
+	assert.Empty(t, head, "an empty line")
+	ids := registerN(t, s, st.Name, "v", 6, T0)
+	require.Equal(t, ids[:1], admitted(exchange(t, s, st.Name, at(time.Second), 10)))
+	release(t, s, st.Name, ids[2], at(2*time.Second))
+	seq := stats(t, s, st.Name, at(2*time.Second)).FeedSeq
+
+	head, err = s.Head(t.Context(), st.Name, 3, at(3*time.Second))
+	require.NoError(t, err)
+	var names []string
+	for i, p := range head {
+		names = append(names, p.Visitor)
+		assert.Equal(t, waitroom.StateWaiting, p.State)
+		assert.GreaterOrEqual(t, p.Ahead, int64(i), "%s: Ahead never underestimates", p.Visitor)
+		if i > 0 {
+			assert.Greater(t, p.Ahead, head[i-1].Ahead, "%s is behind %s", p.Visitor, head[i-1].Visitor)
+		}
+		assert.True(t, p.Arrived.Equal(T0), "%s arrived at T0, got %v", p.Visitor, p.Arrived)
+		assert.Equal(t, position(t, s, st.Name, p.Visitor, at(3*time.Second)), p, "Head tells what Position tells")
+	}
+	assert.Equal(t, []string{ids[1], ids[3], ids[4]}, names, "in order, past the released place, at most 3")
+	all, err := s.Head(t.Context(), st.Name, 100, at(3*time.Second))
+	require.NoError(t, err)
+	assert.Len(t, all, 4)
+	assert.Equal(t, seq, stats(t, s, st.Name, at(3*time.Second)).FeedSeq, "Head changes nothing")
+	_, err = s.Head(t.Context(), ZoneName("nozone"), 10, T0)
+	requireIs(t, err, waitroom.ErrZoneNotFound, "Head of an unknown zone")
+}
+
+// headNames lists the visitors of the first places in line.
+func headNames(t *testing.T, s waitroom.Store, zone string, now time.Time) []string {
+	t.Helper()
+	head, err := s.Head(t.Context(), zone, waitroom.MaxHead, now)
+	require.NoError(t, err)
+	var out []string
+	for _, p := range head {
+		out = append(out, p.Visitor)
+	}
+	return out
+}

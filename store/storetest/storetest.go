@@ -88,6 +88,8 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"Pause", testPause},
 		{"RejectMode", testRejectMode},
 		{"MaxWaiting", testMaxWaiting},
+		{"AdmitAhead", testAdmitAhead},
+		{"Head", testHead},
 		{"SettingsChange", testSettingsChange},
 		{"Stats", testStats},
 		{"FeedOrderedAndComplete", testFeedOrderedAndComplete},

@@ -1,0 +1,136 @@
+package dynamostore
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/store/storekit"
+)
+
+// Admit lets one waiting visitor in ahead of the line (see
+// waitroom.Store): one TransactWriteItems of the zone item, the visitor,
+// its queue entry (marked as left, as a release marks it), the slot and
+// the event, retried when another write of the zone wins the race.
+func (s *Store) Admit(ctx context.Context, zone, visitor string, now time.Time) (waitroom.Slot, error) {
+	if err := s.check(); err != nil {
+		return waitroom.Slot{}, err
+	}
+	if err := checkZone(zone); err != nil {
+		return waitroom.Slot{}, storekit.NotFound(zone)
+	}
+	if checkVisitor(visitor) != nil {
+		return waitroom.Slot{}, storekit.NotQueued(zone, visitor)
+	}
+	n := now.UnixMilli()
+	unlock, err := s.lockZone(ctx, zone)
+	if err != nil {
+		return waitroom.Slot{}, err
+	}
+	defer unlock()
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return waitroom.Slot{}, unavailable("admit", err)
+			}
+		}
+		m, err := s.writerMeta(ctx, zone)
+		if err != nil {
+			return waitroom.Slot{}, err
+		}
+		k := m.keys()
+		v, ok, err := s.getVisitor(ctx, k, visitor)
+		if err != nil {
+			return waitroom.Slot{}, err
+		}
+		if !ok || v.state != waitroom.StateWaiting {
+			return waitroom.Slot{}, storekit.NotQueued(zone, visitor)
+		}
+		tx := s.newTx(&m, now)
+		if _, err := s.leak(ctx, tx, n); err != nil {
+			return waitroom.Slot{}, err
+		}
+		if m.inside >= m.st.Capacity {
+			return waitroom.Slot{}, storekit.ZoneFull(zone, m.st.Capacity)
+		}
+		token, until := storekit.NewID(), n+m.st.ClaimWindow.Milliseconds()
+		e := newExpr()
+		upd := e.set(vState, str(stAdmitted), vToken, str(token), vUntil, num(until), attrTTL, num(s.expires(m.st, unixMS(until))))
+		cond := fmt.Sprintf("%s = %s AND %s = %s", e.n(vState), e.v(str(stWaiting)), e.n(vSeq), e.v(unum(v.seq)))
+		tx.update(kindVisitor, 0, k.visitor(visitor), upd, cond, e)
+		// Its place in line is left as a release leaves one.
+		if v.seq == m.head+1 {
+			if err := s.passReleased(ctx, &m, v.seq); err != nil {
+				return waitroom.Slot{}, err
+			}
+		} else if v.seq > m.head {
+			e := newExpr()
+			tx.update(kindEntry, 0, k.entry(v.seq), e.set(qReleased, boolean(true)), fmt.Sprintf("%s = %s", e.n(qVisitor), e.v(str(visitor))), e)
+			m.released++
+		}
+		s.addSlot(tx, visitor, v.seq, token, until)
+		m.credit++ // an operator's admission spends no rate credit
+		tx.event(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: visitor, QueueSeq: v.seq, TokenID: token, SlotUntil: unixMS(until)})
+		ok, _, err = tx.commit(ctx, "admit")
+		if err != nil {
+			return waitroom.Slot{}, err
+		}
+		if ok {
+			return waitroom.Slot{TokenID: token, Until: unixMS(until)}, nil
+		}
+	}
+	return waitroom.Slot{}, contention("admit", zone)
+}
+
+// Head returns the first n places in line (see waitroom.Store): the queue
+// entries from the head on, a page at a time, and the visitors they name;
+// holes and places given up are passed over.
+func (s *Store) Head(ctx context.Context, zone string, n int, now time.Time) ([]waitroom.Place, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := checkZone(zone); err != nil {
+		return nil, storekit.NotFound(zone)
+	}
+	m, err := s.readMeta(ctx, zone, s.cfg.cacheAge)
+	if err != nil {
+		return nil, err
+	}
+	n = storekit.HeadCount(n)
+	out := []waitroom.Place{}
+	k := m.keys()
+	tail := uint64(math.MaxUint64)
+	for cur := m.head + 1; len(out) < n && cur <= tail; {
+		size := uint64(min(n-len(out)+2, 100))
+		if tail != math.MaxUint64 {
+			size = min(size, tail-cur+1)
+		}
+		entries, visitors, t, err := s.readPlaces(ctx, k, cur, size, tail == math.MaxUint64)
+		if err != nil {
+			return nil, err
+		}
+		if tail == math.MaxUint64 {
+			tail = t
+			if tail < cur {
+				break
+			}
+			size = min(size, tail-cur+1)
+		}
+		for seq := cur; seq < cur+size && len(out) < n; seq++ {
+			en := entries[seq]
+			if en == nil || en.bool(qHole) || en.bool(qReleased) {
+				continue
+			}
+			id := en.str(qVisitor)
+			v := decodeVisitor(id, visitors[keyID(k.visitor(id))])
+			if visitors[keyID(k.visitor(id))] == nil || v.seq != seq || v.state != waitroom.StateWaiting {
+				continue
+			}
+			out = append(out, v.place(&m))
+		}
+		cur += size
+	}
+	return out, nil
+}
