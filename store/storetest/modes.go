@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -198,4 +200,37 @@ func headNames(t *testing.T, s waitroom.Store, zone string, now time.Time) []str
 		out = append(out, p.Visitor)
 	}
 	return out
+}
+
+// testConcurrentAdmit: operators on many instances letting visitors in
+// ahead of the line at once never fill more slots than the capacity, and
+// each visitor is let in at most once.
+func testConcurrentAdmit(t *testing.T, s waitroom.Store) {
+	st := newZone(t, s, "cadmit", func(z *waitroom.ZoneState) { z.Capacity = 3; z.AbandonAfter = time.Hour })
+	ids := registerN(t, s, st.Name, "v", 12, T0)
+	var mu sync.Mutex
+	let := map[string]int{}
+	inParallel(t, 6, "concurrent Admit", func(w int) error {
+		for i := range ids {
+			v := ids[(i+2*w)%len(ids)]
+			_, err := s.Admit(t.Context(), st.Name, v, at(time.Second))
+			switch {
+			case err == nil:
+				mu.Lock()
+				let[v]++
+				mu.Unlock()
+			case errors.Is(err, waitroom.ErrZoneFull) || errors.Is(err, waitroom.ErrNotQueued):
+			default:
+				return err
+			}
+		}
+		return nil
+	})
+	assert.Len(t, let, st.Capacity, "exactly the capacity is let in")
+	for v, n := range let {
+		assert.Equal(t, 1, n, "%s let in once", v)
+	}
+	got := stats(t, s, st.Name, at(time.Second))
+	assert.Equal(t, st.Capacity, got.Inside)
+	assert.Equal(t, int64(len(ids)-st.Capacity), got.Waiting)
 }

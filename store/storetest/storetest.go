@@ -90,6 +90,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"MaxWaiting", testMaxWaiting},
 		{"AdmitAhead", testAdmitAhead},
 		{"Head", testHead},
+		{"ConcurrentAdmit", testConcurrentAdmit},
 		{"SettingsChange", testSettingsChange},
 		{"Stats", testStats},
 		{"FeedOrderedAndComplete", testFeedOrderedAndComplete},
