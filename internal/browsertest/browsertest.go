@@ -6,6 +6,7 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // Path finds the browser: $WAITROOM_CHROMIUM, else chromium on PATH.
@@ -68,13 +70,20 @@ func New(t *testing.T) context.Context {
 	return ctx
 }
 
-// Main runs the tests of m and stops the shared browser after them: call
-// it from TestMain.
+// Main runs the tests of m, stops the shared browser after them, and then
+// fails the tests if a goroutine outlives them (goleak): call it from
+// TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	if browser.cancel != nil {
 		browser.cancel()
 		os.RemoveAll(browser.dir)
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: goroutines outlived the tests: %v\n", err)
+			code = 1
+		}
 	}
 	os.Exit(code)
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
@@ -49,12 +51,16 @@ func localEndpoint(t testing.TB) string {
 func localClients(t testing.TB) (*dynamodb.Client, *dynamodbstreams.Client) {
 	ep := localEndpoint(t)
 	creds := credentials.NewStaticCredentialsProvider("local", "local", "")
+	// Connections of their own, closed when the test ends (goleak).
+	transport := awshttp.NewBuildableClient().GetTransport()
+	t.Cleanup(transport.CloseIdleConnections)
+	httpc := &http.Client{Transport: transport}
 	db := dynamodb.New(dynamodb.Options{
 		Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: creds,
-		Retryer: NewRetryer(), DisableValidateResponseChecksum: true,
+		Retryer: NewRetryer(), DisableValidateResponseChecksum: true, HTTPClient: httpc,
 	})
 	streams := dynamodbstreams.New(dynamodbstreams.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: creds, Retryer: NewRetryer(),
+		Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: creds, Retryer: NewRetryer(), HTTPClient: httpc,
 	})
 	return db, streams
 }
