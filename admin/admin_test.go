@@ -30,7 +30,7 @@ type env struct {
 	clock *waitroomtest.Clock
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{log: &waitroomtest.Log{}, clock: waitroomtest.NewClock(waitroomtest.Start)}
 	var err error
