@@ -25,63 +25,47 @@ func (s *Store) Admit(ctx context.Context, zone, visitor string, now time.Time) 
 		return waitroom.Slot{}, storekit.NotQueued(zone, visitor)
 	}
 	n := now.UnixMilli()
-	unlock, err := s.lockZone(ctx, zone)
-	if err != nil {
-		return waitroom.Slot{}, err
-	}
-	defer unlock()
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return waitroom.Slot{}, unavailable("admit", err)
-			}
+	var slot waitroom.Slot
+	var refused error
+	done, err := s.visitorWrite(ctx, zone, visitor, "admit", func(m *meta, k zkeys, v visitorRec, found bool) (bool, error) {
+		if !found || v.state != waitroom.StateWaiting {
+			refused = storekit.NotQueued(zone, visitor)
+			return true, nil
 		}
-		m, err := s.writerMeta(ctx, zone)
-		if err != nil {
-			return waitroom.Slot{}, err
-		}
-		k := m.keys()
-		v, ok, err := s.getVisitor(ctx, k, visitor)
-		if err != nil {
-			return waitroom.Slot{}, err
-		}
-		if !ok || v.state != waitroom.StateWaiting {
-			return waitroom.Slot{}, storekit.NotQueued(zone, visitor)
-		}
-		tx := s.newTx(&m, now)
+		tx := s.newTx(m, now)
 		if _, err := s.leak(ctx, tx, n); err != nil {
-			return waitroom.Slot{}, err
+			return false, err
 		}
 		if m.inside >= m.st.Capacity {
-			return waitroom.Slot{}, storekit.ZoneFull(zone, m.st.Capacity)
+			refused = storekit.ZoneFull(zone, m.st.Capacity)
+			return true, nil
 		}
 		token, until := storekit.NewID(), n+m.st.ClaimWindow.Milliseconds()
 		e := newExpr()
 		upd := e.set(vState, str(stAdmitted), vToken, str(token), vUntil, num(until), attrTTL, num(s.expires(m.st, unixMS(until))))
 		cond := fmt.Sprintf("%s = %s AND %s = %s", e.n(vState), e.v(str(stWaiting)), e.n(vSeq), e.v(unum(v.seq)))
 		tx.update(kindVisitor, 0, k.visitor(visitor), upd, cond, e)
-		// Its place in line is left as a release leaves one.
-		if v.seq == m.head+1 {
-			if err := s.passReleased(ctx, &m, v.seq); err != nil {
-				return waitroom.Slot{}, err
-			}
-		} else if v.seq > m.head {
-			e := newExpr()
-			tx.update(kindEntry, 0, k.entry(v.seq), e.set(qReleased, boolean(true)), fmt.Sprintf("%s = %s", e.n(qVisitor), e.v(str(visitor))), e)
-			m.released++
+		if err := s.leaveLine(ctx, tx, visitor, v.seq); err != nil {
+			return false, err
 		}
 		s.addSlot(tx, visitor, v.seq, token, until)
 		m.credit++ // an operator's admission spends no rate credit
 		tx.event(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: visitor, QueueSeq: v.seq, TokenID: token, SlotUntil: unixMS(until)})
-		ok, _, err = tx.commit(ctx, "admit")
-		if err != nil {
-			return waitroom.Slot{}, err
-		}
+		ok, _, err := tx.commit(ctx, "admit")
 		if ok {
-			return waitroom.Slot{TokenID: token, Until: unixMS(until)}, nil
+			slot = waitroom.Slot{TokenID: token, Until: unixMS(until)}
 		}
+		return ok, err
+	})
+	switch {
+	case err != nil:
+		return waitroom.Slot{}, err
+	case !done:
+		return waitroom.Slot{}, contention("admit", zone)
+	case refused != nil:
+		return waitroom.Slot{}, refused
 	}
-	return waitroom.Slot{}, contention("admit", zone)
+	return slot, nil
 }
 
 // Head returns the first n places in line (see waitroom.Store): the queue

@@ -28,51 +28,35 @@ func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) 
 		return waitroom.Slot{}, false, err
 	}
 	n := now.UnixMilli()
-	unlock, err := s.lockZone(ctx, zone)
-	if err != nil {
-		return waitroom.Slot{}, false, err
-	}
-	defer unlock()
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return waitroom.Slot{}, false, unavailable("enter", err)
-			}
+	var slot waitroom.Slot
+	var in bool
+	_, err := s.visitorWrite(ctx, zone, visitor, "enter", func(m *meta, k zkeys, v visitorRec, found bool) (bool, error) {
+		if found && v.slotLive(n) {
+			slot, in = waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}, true
+			return true, nil
 		}
-		m, err := s.writerMeta(ctx, zone)
+		if !m.openAt(n) || (found && v.state == waitroom.StateWaiting) {
+			return true, nil
+		}
+		tail, err := s.readTail(ctx, m)
 		if err != nil {
-			return waitroom.Slot{}, false, err
-		}
-		k := m.keys()
-		v, ok, err := s.getVisitor(ctx, k, visitor)
-		if err != nil {
-			return waitroom.Slot{}, false, err
-		}
-		if ok && v.slotLive(n) {
-			return waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}, true, nil
-		}
-		if !m.openAt(n) || (ok && v.state == waitroom.StateWaiting) {
-			return waitroom.Slot{}, false, nil
-		}
-		tail, err := s.readTail(ctx, &m)
-		if err != nil {
-			return waitroom.Slot{}, false, err
+			return false, err
 		}
 		if m.waiting(tail) > 0 {
-			return waitroom.Slot{}, false, nil
+			return true, nil
 		}
-		tx := s.newTx(&m, now)
+		tx := s.newTx(m, now)
 		if m.inside >= m.st.Capacity {
 			if _, err := s.leak(ctx, tx, n); err != nil {
-				return waitroom.Slot{}, false, err
+				return false, err
 			}
 		}
 		if m.inside >= m.st.Capacity {
-			return waitroom.Slot{}, false, nil
+			return true, nil
 		}
 		m.accrue(n)
 		if m.credit < 1-1e-9 {
-			return waitroom.Slot{}, false, nil
+			return true, nil
 		}
 		token, until := storekit.NewID(), n+m.st.Session.Milliseconds()
 		vit := k.visitor(visitor)
@@ -84,15 +68,14 @@ func (s *Store) Enter(ctx context.Context, zone, visitor string, now time.Time) 
 		tx.put(kindVisitor, 0, vit, cond, e)
 		s.addSlot(tx, visitor, 0, token, until)
 		tx.event(waitroom.Event{Kind: waitroom.EventEntered, Visitor: visitor, TokenID: token, SlotUntil: unixMS(until)})
-		ok, _, err = tx.commit(ctx, "enter")
-		if err != nil {
-			return waitroom.Slot{}, false, err
-		}
+		ok, _, err := tx.commit(ctx, "enter")
 		if ok {
-			return waitroom.Slot{TokenID: token, Until: unixMS(until)}, true, nil
+			slot, in = waitroom.Slot{TokenID: token, Until: unixMS(until)}, true
 		}
-	}
-	return waitroom.Slot{}, false, nil
+		return ok, err
+	})
+	// Every race lost: not in, as one lost race is.
+	return slot, in, err
 }
 
 // Claim turns an admitted visitor's reserved slot into an inside slot (see
@@ -111,38 +94,25 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 		return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "")
 	}
 	n := now.UnixMilli()
-	unlock, err := s.lockZone(ctx, zone)
-	if err != nil {
-		return waitroom.Slot{}, err
-	}
-	defer unlock()
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return waitroom.Slot{}, unavailable("claim", err)
-			}
-		}
-		m, err := s.writerMeta(ctx, zone)
-		if err != nil {
-			return waitroom.Slot{}, err
-		}
-		k := m.keys()
-		v, ok, err := s.getVisitor(ctx, k, visitor)
-		if err != nil {
-			return waitroom.Slot{}, err
-		}
+	var slot waitroom.Slot
+	var refused error
+	done, err := s.visitorWrite(ctx, zone, visitor, "claim", func(m *meta, k zkeys, v visitorRec, found bool) (bool, error) {
 		switch {
-		case !ok || v.state == waitroom.StateWaiting || v.state == 0:
-			return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "")
+		case !found || v.state == waitroom.StateWaiting || v.state == 0:
+			refused = storekit.NotAdmitted(zone, visitor, "")
+			return true, nil
 		case v.state == waitroom.StateInside && v.until > n:
-			return waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}, nil
+			slot = waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}
+			return true, nil
 		case v.state == waitroom.StateInside:
-			return waitroom.Slot{}, storekit.NotAdmitted(zone, visitor, "slot expired")
+			refused = storekit.NotAdmitted(zone, visitor, "slot expired")
+			return true, nil
 		case v.until <= n:
-			return waitroom.Slot{}, storekit.ClaimExpired(zone, visitor)
+			refused = storekit.ClaimExpired(zone, visitor)
+			return true, nil
 		}
 		until := n + m.st.Session.Milliseconds()
-		tx := s.newTx(&m, now)
+		tx := s.newTx(m, now)
 		e := newExpr()
 		upd := e.set(vState, str(stInside), vUntil, num(until), attrTTL, num(s.expires(m.st, unixMS(until))))
 		cond := fmt.Sprintf("%s = %s AND %s = %s AND %s = %s", e.n(vState), e.v(str(stAdmitted)),
@@ -165,17 +135,27 @@ func (s *Store) Claim(ctx context.Context, zone, visitor string, now time.Time) 
 		m.nextLeak = min(m.nextLeak, until)
 		tx.event(waitroom.Event{Kind: waitroom.EventClaimed, Visitor: visitor, QueueSeq: v.seq, TokenID: v.token, SlotUntil: unixMS(until)})
 		ok, f, err := tx.commit(ctx, "claim")
-		if err != nil {
-			return waitroom.Slot{}, err
+		switch {
+		case err != nil:
+			return false, err
+		case ok:
+			slot = waitroom.Slot{TokenID: v.token, Until: unixMS(until)}
+			return true, nil
+		case len(f.failed(kindSlot)) > 0:
+			refused = storekit.ClaimExpired(zone, visitor) // leaked meanwhile
+			return true, nil
 		}
-		if ok {
-			return waitroom.Slot{TokenID: v.token, Until: unixMS(until)}, nil
-		}
-		if len(f.failed(kindSlot)) > 0 {
-			return waitroom.Slot{}, storekit.ClaimExpired(zone, visitor) // leaked meanwhile
-		}
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return waitroom.Slot{}, err
+	case !done:
+		return waitroom.Slot{}, contention("claim", zone)
+	case refused != nil:
+		return waitroom.Slot{}, refused
 	}
-	return waitroom.Slot{}, contention("claim", zone)
+	return slot, nil
 }
 
 // Release frees the visitor's slot or gives up its waiting place (see
@@ -200,43 +180,18 @@ func (s *Store) release(ctx context.Context, zone, visitor string, now time.Time
 		return 0, nil
 	}
 	n := now.UnixMilli()
-	unlock, err := s.lockZone(ctx, zone)
-	if err != nil {
-		return 0, err
-	}
-	defer unlock()
-	for attempt := 0; attempt < maxAttempts; attempt++ {
-		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
-				return 0, unavailable("release", err)
-			}
+	var held waitroom.VisitorState
+	done, err := s.visitorWrite(ctx, zone, visitor, "release", func(m *meta, k zkeys, v visitorRec, found bool) (bool, error) {
+		if !found || !v.holds(n) {
+			return true, nil
 		}
-		m, err := s.writerMeta(ctx, zone)
-		if err != nil {
-			return 0, err
-		}
-		k := m.keys()
-		v, ok, err := s.getVisitor(ctx, k, visitor)
-		if err != nil {
-			return 0, err
-		}
-		if !ok || !v.holds(n) {
-			return 0, nil
-		}
-		tx := s.newTx(&m, now)
+		tx := s.newTx(m, now)
 		e := newExpr()
 		if v.state == waitroom.StateWaiting {
 			cond := fmt.Sprintf("%s = %s AND %s = %s", e.n(vState), e.v(str(stWaiting)), e.n(vSeq), e.v(unum(v.seq)))
 			tx.del(kindVisitor, 0, k.visitor(visitor), cond, e)
-			if v.seq == m.head+1 {
-				if err := s.passReleased(ctx, &m, v.seq); err != nil {
-					return 0, err
-				}
-			} else if v.seq > m.head {
-				e := newExpr()
-				cond := fmt.Sprintf("%s = %s", e.n(qVisitor), e.v(str(visitor)))
-				tx.update(kindEntry, 0, k.entry(v.seq), e.set(qReleased, boolean(true)), cond, e)
-				m.released++
+			if err := s.leaveLine(ctx, tx, visitor, v.seq); err != nil {
+				return false, err
 			}
 			tx.event(waitroom.Event{Kind: waitroom.EventReleased, Visitor: visitor, QueueSeq: v.seq})
 		} else {
@@ -247,17 +202,74 @@ func (s *Store) release(ctx context.Context, zone, visitor string, now time.Time
 			tx.event(waitroom.Event{Kind: waitroom.EventReleased, Visitor: visitor, QueueSeq: v.seq, TokenID: v.token})
 		}
 		ok, f, err := tx.commit(ctx, "release")
+		switch {
+		case err != nil:
+			return false, err
+		case ok:
+			held = v.state
+			return true, nil
+		case len(f.failed(kindSlot)) > 0:
+			return true, nil // leaked meanwhile: no longer held
+		}
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case !done:
+		return 0, contention("release", zone)
+	}
+	return held, nil
+}
+
+// visitorWrite runs try with this Store's turn at the zone item
+// (lockZone), the zone item and the visitor's item freshly read, until try
+// is done, backing off between the races it loses to other instances. It
+// reports false, with no error, after maxAttempts lost races.
+func (s *Store) visitorWrite(ctx context.Context, zone, visitor, op string,
+	try func(m *meta, k zkeys, v visitorRec, found bool) (done bool, err error)) (bool, error) {
+	unlock, err := s.lockZone(ctx, zone)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		if attempt > 0 {
+			if err := backoff(ctx, attempt); err != nil {
+				return false, unavailable(op, err)
+			}
+		}
+		m, err := s.writerMeta(ctx, zone)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
-		if ok {
-			return v.state, nil
+		k := m.keys()
+		v, found, err := s.getVisitor(ctx, k, visitor)
+		if err != nil {
+			return false, err
 		}
-		if len(f.failed(kindSlot)) > 0 {
-			return 0, nil // leaked meanwhile: no longer held
+		if done, err := try(&m, k, v, found); done || err != nil {
+			return done, err
 		}
 	}
-	return 0, contention("release", zone)
+	return false, nil
+}
+
+// leaveLine adds to tx what the waiting place seq of visitor leaving the
+// line changes: the head moves past it if it is next, else its queue
+// entry is marked released.
+func (s *Store) leaveLine(ctx context.Context, tx *txn, visitor string, seq uint64) error {
+	m := tx.m
+	switch {
+	case seq == m.head+1:
+		return s.passReleased(ctx, m, seq)
+	case seq > m.head:
+		e := newExpr()
+		cond := fmt.Sprintf("%s = %s", e.n(qVisitor), e.v(str(visitor)))
+		tx.update(kindEntry, 0, tx.keys.entry(seq), e.set(qReleased, boolean(true)), cond, e)
+		m.released++
+	}
+	return nil
 }
 
 // passReleased moves the head of the line past the place seq (at the head,

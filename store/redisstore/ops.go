@@ -274,9 +274,13 @@ func claimReply(res []any, zone, visitor string) (waitroom.Slot, error) {
 	case "CLAIMEXPIRED":
 		return waitroom.Slot{}, storekit.ClaimExpired(zone, visitor)
 	case "OK":
-	default:
-		return waitroom.Slot{}, unexpected(res)
+		return slotReply(r, res)
 	}
+	return waitroom.Slot{}, unexpected(res)
+}
+
+// slotReply reads the slot of {'OK', token, until}.
+func slotReply(r *reply, res []any) (waitroom.Slot, error) {
 	slot := waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
 	if r.err != nil {
 		return waitroom.Slot{}, r.err
@@ -387,14 +391,9 @@ func (s *Store) Admit(ctx context.Context, zone, visitor string, now time.Time) 
 	case "FULL":
 		return waitroom.Slot{}, storekit.ZoneFull(zone, int(r.int(0)))
 	case "OK":
-	default:
-		return waitroom.Slot{}, unexpected(res)
+		return slotReply(r, res)
 	}
-	slot := waitroom.Slot{TokenID: r.str(0), Until: micros(r.int(1))}
-	if r.err != nil {
-		return waitroom.Slot{}, r.err
-	}
-	return slot, nil
+	return waitroom.Slot{}, unexpected(res)
 }
 
 // Head returns the first n places in line (see waitroom.Store): the head
