@@ -53,6 +53,18 @@
 // ([Room.Visit], [Room.Claim], [Room.VerifyAccess] and the like), so an
 // app that serves its own waiting page can do what it does.
 //
+// # A live sale
+//
+// A zone's Mode says how visitors get in: [ModeFIFO], the line;
+// [ModePassthrough], straight in; [ModeReject], nobody new (the closed
+// page). Zone.MaxWaiting caps the line. Operators steer a running sale
+// from any instance: [Room.ChangeZone] (capacity, rate, durations, the
+// sale window, the mode), [Room.Pause] and [Room.Resume], [Room.CloseNow],
+// [Room.LetIn] (one visitor ahead of the line) and [Room.Release] (revoke).
+// Each change is one stored write that the change feed carries to every
+// instance. Package admin serves these as a JSON API and a live dashboard;
+// package metrics feeds Prometheus from an [Observer] ([WithObserver]).
+//
 // # Guarantees
 //
 //   - Safety: slots held in a zone never exceed its Capacity, on any number
