@@ -70,7 +70,8 @@
 //   - Safety: slots held in a zone never exceed its Capacity, on any number
 //     of instances; nobody reaches a protected path without a valid access
 //     token for that zone.
-//   - Fairness: visitors are let in in the order the store gave them places.
+//   - Fairness: visitors are let in in the order the store gave them places,
+//     but for one an operator lets in ahead ([Room.LetIn]).
 //   - No loss: a place survives an instance restart (the store holds it); the
 //     same visitor never holds two places.
 //   - Smoothing: admissions never exceed AdmitPerSecond (with bursts of a
