@@ -91,6 +91,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"AdmitAhead", testAdmitAhead},
 		{"Head", testHead},
 		{"ConcurrentAdmit", testConcurrentAdmit},
+		{"Linearizable", testLinearizable},
 		{"SettingsChange", testSettingsChange},
 		{"Stats", testStats},
 		{"FeedOrderedAndComplete", testFeedOrderedAndComplete},
