@@ -24,6 +24,7 @@
 //	waitroom_edge_cache_lookups_total{result}     counter  the middleware's cache: hit or miss
 //	waitroom_push_connections{channel}            gauge    open push connections: websocket or sse
 //	waitroom_fail_policy_total{zone,policy}       counter  requests served by the fail policy
+//	waitroom_entry_refusals_total{zone,reason}    counter  newcomers given no place: limit, deny, throttle, challenge, check_error
 //
 // The zone gauges are read from the store when Prometheus scrapes (one
 // Stats call per zone). Label cardinality stays bounded when zones are
@@ -86,6 +87,7 @@ type Metrics struct {
 	hit, miss   prometheus.Counter // cache's two series, bound once: the access path pays an atomic add
 	conns       *prometheus.GaugeVec
 	fail        *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 }
 
 // New returns Metrics registered with a registry of their own (see
@@ -119,8 +121,11 @@ func New(opts ...Option) *Metrics {
 	m.fail = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "waitroom_fail_policy_total", Help: "Requests served by the fail policy while the store was unavailable.",
 	}, []string{"zone", "policy"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "waitroom_entry_refusals_total", Help: "Newcomers given no place by the entry protection, by reason.",
+	}, []string{"zone", "reason"})
 	m.hit, m.miss = m.cache.WithLabelValues("hit"), m.cache.WithLabelValues("miss")
-	m.reg.MustRegister(m.events, m.storeTime, m.storeErrors, m.cache, m.conns, m.fail, zoneCollector{m})
+	m.reg.MustRegister(m.events, m.storeTime, m.storeErrors, m.cache, m.conns, m.fail, m.refused, zoneCollector{m})
 	return m
 }
 
@@ -170,6 +175,12 @@ func (m *Metrics) PushConnections(channel string, delta int) {
 // FailPolicy counts one request of zone served by the fail policy p.
 func (m *Metrics) FailPolicy(zone string, p waitroom.FailPolicy) {
 	m.fail.WithLabelValues(m.label(zone), p.String()).Inc()
+}
+
+// EntryRefused counts one newcomer given no place by the middleware's
+// entry protection.
+func (m *Metrics) EntryRefused(zone, reason string) {
+	m.refused.WithLabelValues(m.label(zone), reason).Inc()
 }
 
 // label is zone's label value: its name while fewer than maxZones are

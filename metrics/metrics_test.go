@@ -96,6 +96,7 @@ func TestScrapeAfterACrowd(t *testing.T) {
 	m.PushConnections("websocket", 3)
 	m.PushConnections("websocket", -1)
 	m.FailPolicy("checkout", waitroom.FailClosed)
+	m.EntryRefused("checkout", "limit")
 
 	mfs, text := scrape(t, m)
 	for _, c := range []struct {
@@ -114,6 +115,7 @@ func TestScrapeAfterACrowd(t *testing.T) {
 		{"waitroom_edge_cache_lookups_total", []string{"result", "miss"}, 1},
 		{"waitroom_push_connections", []string{"channel", "websocket"}, 2},
 		{"waitroom_fail_policy_total", []string{"zone", "checkout", "policy", "fail-closed"}, 1},
+		{"waitroom_entry_refusals_total", []string{"zone", "checkout", "reason", "limit"}, 1},
 	} {
 		got, ok := value(mfs, c.name, c.labels...)
 		require.True(t, ok, "%s%v is scraped", c.name, c.labels)
@@ -184,4 +186,14 @@ func TestMiddlewareObserver(t *testing.T) {
 	mfs, _ := scrape(t, m)
 	hits, _ := value(mfs, "waitroom_edge_cache_lookups_total", "result", "hit")
 	assert.Equal(t, 3.0, hits, "the token is verified once and then found in the cache")
+
+	// A newcomer past its entry limit is counted.
+	limited := middleware.Wrap(room, http.NotFoundHandler(), middleware.WithObserver(m), middleware.WithEntryLimit(1, 1))
+	defer limited.Close()
+	for range 3 {
+		limited.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/checkout", nil))
+	}
+	mfs, _ = scrape(t, m)
+	refused, _ := value(mfs, "waitroom_entry_refusals_total", "zone", "checkout", "reason", "limit")
+	assert.Equal(t, 2.0, refused, "a burst of 1, then refused")
 }

@@ -234,6 +234,7 @@ func (h *Handler) admitNewcomer(w http.ResponseWriter, r *http.Request, zone str
 	}
 	if g.clients != nil {
 		if ok, wait := g.allow(entryKey(e.cfg.clientIP(r)), now); !ok {
+			e.observeRefusal(zone, "limit")
 			e.refuseEntry(w, r, http.StatusTooManyRequests, wait)
 			return false
 		}
@@ -250,6 +251,7 @@ func (h *Handler) admitNewcomer(w http.ResponseWriter, r *http.Request, zone str
 			g.logger.Error("waitroom: middleware: entry check failed; newcomers get 503 until it works",
 				"zone", zone, "err", err)
 		}
+		e.observeRefusal(zone, "check_error")
 		h.serveUnavailable(w, r, zone)
 		return false
 	}
@@ -258,12 +260,15 @@ func (h *Handler) admitNewcomer(w http.ResponseWriter, r *http.Request, zone str
 	}
 	switch d.verdict {
 	case entryDeny:
+		e.observeRefusal(zone, "deny")
 		e.refuseEntry(w, r, http.StatusForbidden, 0)
 		return false
 	case entryThrottle:
+		e.observeRefusal(zone, "throttle")
 		e.refuseEntry(w, r, http.StatusTooManyRequests, d.retryAfter)
 		return false
 	case entryChallenge:
+		e.observeRefusal(zone, "challenge")
 		w.Header().Set("Cache-Control", "no-store")
 		d.challenge.ServeHTTP(w, r)
 		return false
@@ -309,4 +314,11 @@ func (e *edge) refuseEntry(w http.ResponseWriter, r *http.Request, code int, wai
 	hd.Set("Content-Length", itoa(len(page)))
 	w.WriteHeader(code)
 	io.WriteString(w, page)
+}
+
+// observeRefusal tells the Observer, if any, of a newcomer given no place.
+func (e *edge) observeRefusal(zone, reason string) {
+	if o := e.cfg.observer; o != nil {
+		o.EntryRefused(zone, reason)
+	}
 }

@@ -15,6 +15,10 @@ type Observer interface {
 	// FailPolicy is told of every request of zone that the fail policy p
 	// served while the store was unavailable.
 	FailPolicy(zone string, p waitroom.FailPolicy)
+	// EntryRefused is told of every newcomer of zone given no place by the
+	// entry protection, and why: "limit" (WithEntryLimit), or the entry
+	// check's "deny", "throttle", "challenge" or "check_error".
+	EntryRefused(zone, reason string)
 }
 
 // WithObserver tells o what the middleware sees (see Observer). Default:
