@@ -40,6 +40,11 @@
 // over 1e9 per second, a sale that closes before it opens) are refused
 // with 400 and the reason; an unknown zone is 404; a body over 64 KiB is
 // 413; unknown fields are 400.
+//
+// The dashboard is the page at "/": it asks for the token, keeps it in an
+// HttpOnly cookie, and follows GET /api/stream, a server-sent event of
+// every zone's report each second, with charts and buttons for pause,
+// resume, capacity and rate. It loads nothing from elsewhere.
 package admin
 
 import (
