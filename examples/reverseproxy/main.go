@@ -40,6 +40,7 @@ import (
 	"github.com/waitroom/waitroom/admin"
 	"github.com/waitroom/waitroom/metrics"
 	"github.com/waitroom/waitroom/middleware"
+	"github.com/waitroom/waitroom/store/storeurl"
 )
 
 func main() {
@@ -151,7 +152,7 @@ func build(ctx context.Context, o options) (*demo, error) {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return fail(fmt.Errorf("waitroom: -origin %q is not an absolute URL", d.target))
 	}
-	store, keys, err := openStore(ctx, o.store)
+	store, keys, err := storeurl.Open(ctx, o.store)
 	if err != nil {
 		return fail(err)
 	}

@@ -1,4 +1,14 @@
-package main
+// Package storeurl opens a waitroom.Store named by a URL, for programs that
+// take their store from a flag or a configuration file:
+//
+//	memory                                   the memory store (one instance)
+//	redis://host:6379/0, rediss://…          Redis (redisstore.Open)
+//	redis+cluster://h1:6379,h2:6379          Redis Cluster
+//	dynamodb://TABLE?region=…&endpoint=…     DynamoDB (dynamostore.Open)
+//
+// A store that many instances share also keeps the key ring they sign
+// tokens with; Open returns it.
+package storeurl
 
 import (
 	"context"
@@ -11,10 +21,10 @@ import (
 	"github.com/waitroom/waitroom/store/redisstore"
 )
 
-// openStore opens the store named by the -store flag. It returns the key
-// ring kept in that store when the store can share one between instances
-// (nil: the Room generates its own).
-func openStore(ctx context.Context, raw string) (waitroom.Store, *waitroom.KeyRing, error) {
+// Open opens the store raw names. keys is the key ring kept in the store
+// when it is shared between instances, nil for the memory store (the
+// Room then makes its own, good for one instance only).
+func Open(ctx context.Context, raw string) (s waitroom.Store, keys *waitroom.KeyRing, err error) {
 	scheme, _, _ := strings.Cut(raw, "://")
 	switch scheme {
 	case "", "memory":
@@ -27,6 +37,12 @@ func openStore(ctx context.Context, raw string) (waitroom.Store, *waitroom.KeyRi
 		return withSharedKeys(ctx, s, err)
 	}
 	return nil, nil, fmt.Errorf("waitroom: unknown store %q (want memory, redis://…, redis+cluster://…, dynamodb://…)", raw)
+}
+
+// Shared reports whether the store raw names is shared between instances.
+func Shared(raw string) bool {
+	scheme, _, _ := strings.Cut(raw, "://")
+	return scheme != "" && scheme != "memory"
 }
 
 // sharingStore is a store that keeps a key ring every instance can read.
