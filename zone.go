@@ -154,3 +154,11 @@ func (z Zone) fromState(s ZoneState) Zone {
 	z.version = s.Version
 	return z
 }
+
+// CheckZone returns the error New or AddZone would give for z, or nil if a
+// Room takes it: for programs that read zones from a file and want to say
+// what is wrong before they start.
+func CheckZone(z Zone) error {
+	_, err := z.withDefaults()
+	return err
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/waitroom/waitroom"
+)
+
+// Config is the file cmd/waitroom reads (YAML). waitroom.example.yaml
+// documents every key.
+type Config struct {
+	Listen   string   `yaml:"listen"`
+	Upstream Upstream `yaml:"upstream"`
+	Store    string   `yaml:"store"`
+	Keys     Keys     `yaml:"keys"`
+	Fail     string   `yaml:"fail_policy"`
+	Zones    []Zone   `yaml:"zones"`
+	Entry    Entry    `yaml:"entry"`
+	Admin    Admin    `yaml:"admin"`
+	Log      Log      `yaml:"log"`
+}
+
+// Upstream is the origin the waiting room fronts.
+type Upstream struct {
+	URL     string   `yaml:"url"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Keys says where the token-signing secret comes from.
+type Keys struct {
+	SecretEnv string `yaml:"secret_env"`
+}
+
+// Zone is one protected area (waitroom.Zone).
+type Zone struct {
+	Name           string    `yaml:"name"`
+	Paths          []string  `yaml:"paths"`
+	Capacity       int       `yaml:"capacity"`
+	AdmitPerSecond float64   `yaml:"admit_per_second"`
+	Session        Duration  `yaml:"session"`
+	ClaimWindow    Duration  `yaml:"claim_window"`
+	AbandonAfter   Duration  `yaml:"abandon_after"`
+	OpensAt        time.Time `yaml:"opens_at"`
+	ClosesAt       time.Time `yaml:"closes_at"`
+	DataTTL        Duration  `yaml:"data_ttl"`
+	Mode           string    `yaml:"mode"`
+	MaxWaiting     int64     `yaml:"max_waiting"`
+}
+
+// Entry is the protection of the step that gives out places.
+type Entry struct {
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	PerMinute      float64  `yaml:"per_minute"`
+	Burst          int      `yaml:"burst"`
+}
+
+// Admin is the operator's side: the admin API, the dashboard, /metrics,
+// /healthz and /readyz.
+type Admin struct {
+	Listen   string `yaml:"listen"`
+	TokenEnv string `yaml:"token_env"`
+}
+
+// Log sets the log's level and format.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written as Go writes one ("90s", "10m").
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration such as "90s".
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 90s or 10m", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// loadConfig reads and checks the file at path. Its errors name the file,
+// the key and what is wrong.
+func loadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("waitroom: config: %w", err)
+	}
+	c, err := parseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("waitroom: config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseConfig decodes b strictly (an unknown key is an error) and fills the
+// defaults.
+func parseConfig(b []byte) (*Config, error) {
+	c := &Config{Listen: ":8080", Store: "memory", Fail: "closed", Upstream: Upstream{Timeout: Duration(30 * time.Second)},
+		Log: Log{Level: "info", Format: "text"}}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return c, c.check()
+}
+
+// check reports the first setting that cannot work.
+func (c *Config) check() error {
+	u, err := url.Parse(c.Upstream.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("upstream.url: %q must be an http:// or https:// URL", c.Upstream.URL)
+	}
+	if c.Upstream.Timeout <= 0 {
+		return fmt.Errorf("upstream.timeout: must be positive")
+	}
+	if c.Fail != "closed" && c.Fail != "open" {
+		return fmt.Errorf("fail_policy: %q must be closed or open", c.Fail)
+	}
+	if len(c.Zones) == 0 {
+		return fmt.Errorf("zones: give at least one zone")
+	}
+	for i, z := range c.Zones {
+		if _, err := z.zone(); err != nil {
+			return fmt.Errorf("zones[%d] (%s): %w", i, z.Name, err)
+		}
+	}
+	for i, p := range c.Entry.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("entry.trusted_proxies[%d]: %q is not an address prefix such as 10.0.0.0/8", i, p)
+		}
+	}
+	if c.Entry.PerMinute < 0 || c.Entry.Burst < 0 {
+		return fmt.Errorf("entry: per_minute and burst must not be negative")
+	}
+	if c.Admin.Listen != "" && c.Admin.TokenEnv == "" {
+		return fmt.Errorf("admin.token_env: name the environment variable that holds the admin token")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q must be debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: %q must be text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// zone is z as the Room takes it, checked as the Room checks it.
+func (z Zone) zone() (waitroom.Zone, error) {
+	mode := waitroom.ModeFIFO
+	if z.Mode != "" {
+		m, err := waitroom.ParseMode(z.Mode)
+		if err != nil {
+			return waitroom.Zone{}, fmt.Errorf("mode: %q must be fifo, passthrough or reject", z.Mode)
+		}
+		mode = m
+	}
+	wz := waitroom.Zone{
+		Name: z.Name, Paths: z.Paths, Capacity: z.Capacity, AdmitPerSecond: z.AdmitPerSecond,
+		Session: time.Duration(z.Session), ClaimWindow: time.Duration(z.ClaimWindow), AbandonAfter: time.Duration(z.AbandonAfter),
+		OpensAt: z.OpensAt, ClosesAt: z.ClosesAt, DataTTL: time.Duration(z.DataTTL), Mode: mode, MaxWaiting: z.MaxWaiting,
+	}
+	if len(z.Paths) == 0 {
+		return wz, errors.New("paths: give at least one path prefix")
+	}
+	if err := waitroom.CheckZone(wz); err != nil {
+		return wz, errors.New(strings.TrimPrefix(err.Error(), "waitroom: invalid zone settings: "))
+	}
+	return wz, nil
+}

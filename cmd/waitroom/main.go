@@ -1,0 +1,253 @@
+// Command waitroom is the waiting room as a reverse proxy, for a shop not
+// written in Go: it stands in front of one upstream, as nginx would, and
+// queues visitors of the zones its configuration file names.
+//
+//	go install github.com/waitroom/waitroom/cmd/waitroom@latest
+//	waitroom -config waitroom.yaml
+//
+// waitroom.example.yaml documents every key. Signals: SIGTERM and SIGINT
+// stop it gracefully (it stops accepting, lets requests in flight finish
+// and closes push connections, whose pages reconnect elsewhere); SIGHUP
+// reads the file again and applies its zone settings, keeping the running
+// configuration if the file is broken. The admin address (admin.listen)
+// serves the dashboard and the admin API (package admin), /metrics,
+// /healthz (the process is up) and /readyz (the store answers).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/admin"
+	"github.com/waitroom/waitroom/metrics"
+	"github.com/waitroom/waitroom/middleware"
+	"github.com/waitroom/waitroom/store/storeurl"
+)
+
+func main() {
+	path := flag.String("config", "waitroom.yaml", "configuration file (YAML)")
+	flag.Parse()
+	if err := run(*path); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// run serves the configuration at path until SIGTERM or SIGINT.
+func run(path string) error {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	p, err := start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	errs := make(chan error, 2)
+	for _, s := range p.servers {
+		go func() { errs <- s.srv.Serve(s.ln) }()
+		logger.Info("waitroom: listening", "addr", s.ln.Addr().String(), "serves", s.what)
+	}
+	for {
+		select {
+		case <-hup:
+			p.reload(ctx, path)
+		case err := <-errs:
+			if !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+		case <-ctx.Done():
+			logger.Info("waitroom: stopping: finishing requests in flight")
+			shut, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			p.handler.Close() // push connections end; their pages reconnect
+			for _, s := range p.servers {
+				if err := s.srv.Shutdown(shut); err != nil {
+					logger.Warn("waitroom: shutdown cut requests short", "addr", s.ln.Addr().String(), "err", err)
+				}
+			}
+			logger.Info("waitroom: stopped")
+			return nil
+		}
+	}
+}
+
+// proxy is a running waitroom: its Room, the handler in front of the
+// upstream, and its servers.
+type proxy struct {
+	room    *waitroom.Room
+	handler *middleware.Handler
+	servers []server
+	logger  *slog.Logger
+	close   func()
+}
+
+type server struct {
+	srv  *http.Server
+	ln   net.Listener
+	what string
+}
+
+// start builds everything cfg describes and listens on its addresses.
+func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error) {
+	var closers []func() error
+	p := &proxy{logger: logger, close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}}
+	fail := func(err error) (*proxy, error) {
+		p.close()
+		return nil, err
+	}
+	store, keys, err := storeurl.Open(ctx, cfg.Store)
+	if err != nil {
+		return fail(err)
+	}
+	if secretEnv := cfg.Keys.SecretEnv; secretEnv != "" {
+		secret := os.Getenv(secretEnv)
+		if len(secret) < 32 {
+			store.Close()
+			return fail(fmt.Errorf("waitroom: config: keys.secret_env: $%s must hold a secret of at least 32 bytes", secretEnv))
+		}
+		k, err := waitroom.NewHMACKey("config", []byte(secret))
+		if err == nil {
+			keys, err = waitroom.NewKeyRing(k)
+		}
+		if err != nil {
+			store.Close()
+			return fail(err)
+		}
+	} else if keys == nil {
+		logger.Warn("waitroom: no keys.secret_env: tokens are signed with a key made at start, good for one instance until it restarts")
+	}
+	m := metrics.New()
+	opts := []waitroom.Option{waitroom.WithLogger(logger), waitroom.WithObserver(m)}
+	if keys != nil {
+		opts = append(opts, waitroom.WithKeys(keys))
+	}
+	if cfg.Fail == "open" {
+		opts = append(opts, waitroom.WithFailPolicy(waitroom.FailOpen))
+	}
+	for _, z := range cfg.Zones {
+		wz, _ := z.zone() // checked by loadConfig
+		opts = append(opts, waitroom.WithZone(wz))
+	}
+	p.room, err = waitroom.New(store, opts...)
+	if err != nil {
+		store.Close()
+		return fail(err)
+	}
+	closers = append(closers, p.room.Close)
+	m.Watch(p.room)
+
+	up, _ := url.Parse(cfg.Upstream.URL)
+	rp := httputil.NewSingleHostReverseProxy(up)
+	tr := middleware.ProxyTransport()
+	tr.ResponseHeaderTimeout = time.Duration(cfg.Upstream.Timeout)
+	rp.Transport = tr
+	rp.ErrorHandler = middleware.ProxyErrorHandler(logger)
+	mo := []middleware.Option{middleware.WithLogger(logger), middleware.WithObserver(m)}
+	if len(cfg.Entry.TrustedProxies) > 0 {
+		var prefixes []netip.Prefix
+		for _, s := range cfg.Entry.TrustedProxies {
+			prefixes = append(prefixes, netip.MustParsePrefix(s)) // checked by loadConfig
+		}
+		mo = append(mo, middleware.WithTrustedProxies(prefixes...))
+	}
+	if cfg.Entry.PerMinute > 0 {
+		mo = append(mo, middleware.WithEntryLimit(cfg.Entry.PerMinute, max(cfg.Entry.Burst, 1)))
+	}
+	p.handler = middleware.Wrap(p.room, rp, mo...)
+	closers = append(closers, p.handler.Close)
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fail(fmt.Errorf("waitroom: config: listen: %w", err))
+	}
+	p.servers = append(p.servers, server{srv: &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}, ln: ln, what: "the waiting room"})
+	closers = append(closers, ln.Close)
+	if cfg.Admin.Listen != "" {
+		token := os.Getenv(cfg.Admin.TokenEnv)
+		ah, err := admin.New(p.room, admin.WithToken(token), admin.WithLogger(logger))
+		if err != nil {
+			return fail(fmt.Errorf("waitroom: config: admin.token_env: $%s: %w", cfg.Admin.TokenEnv, err))
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+		mux.HandleFunc("GET /readyz", p.ready)
+		mux.Handle("/", ah)
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			return fail(fmt.Errorf("waitroom: config: admin.listen: %w", err))
+		}
+		p.servers = append(p.servers, server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln: aln, what: "the admin API, the dashboard and /metrics"})
+		closers = append(closers, aln.Close)
+	}
+	return p, nil
+}
+
+// ready answers 200 while the store answers for every zone, else 503.
+func (p *proxy) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	for _, zone := range p.room.Zones() {
+		if _, err := p.room.Stats(ctx, zone); err != nil {
+			p.logger.Warn("waitroom: not ready", "zone", zone, "err", err)
+			http.Error(w, "the store does not answer", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// reload reads the file at path again and applies its zones' settings
+// (AddZone: stored, carried to every instance). A file that does not load
+// changes nothing. Other keys take effect at the next start.
+func (p *proxy) reload(ctx context.Context, path string) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		p.logger.Error("waitroom: reload refused; the running configuration stays", "err", err)
+		return
+	}
+	for _, z := range cfg.Zones {
+		wz, _ := z.zone()
+		if err := p.room.AddZone(ctx, wz); err != nil {
+			p.logger.Error("waitroom: reload of a zone failed", "zone", z.Name, "err", err)
+			return
+		}
+	}
+	p.logger.Info("waitroom: configuration reloaded", "zones", len(cfg.Zones))
+}
+
+func newLogger(c Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) // checked by loadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

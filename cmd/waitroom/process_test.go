@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// binary builds cmd/waitroom once per test run.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "waitroom-bin-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "waitroom")
+	out, err := exec.Command("go", "build", "-o", path, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return path, nil
+})
+
+// process is the binary running with a configuration file.
+type process struct {
+	cmd    *exec.Cmd
+	config string
+	lines  chan string // its log, line by line
+	mu     sync.Mutex
+	log    strings.Builder
+	public string // the waiting room's address
+	admin  string // the admin address
+}
+
+const adminToken = "process-test-admin-token"
+
+// startProcess writes config to a file and starts the binary on it, and
+// waits until it listens.
+func startProcess(t *testing.T, config string) *process {
+	t.Helper()
+	bin, err := binary()
+	require.NoError(t, err)
+	p := &process{config: filepath.Join(t.TempDir(), "waitroom.yaml"), lines: make(chan string, 1024)}
+	require.NoError(t, os.WriteFile(p.config, []byte(config), 0o600))
+	p.cmd = exec.Command(bin, "-config", p.config)
+	p.cmd.Env = append(os.Environ(), "WAITROOM_ADMIN_TOKEN="+adminToken)
+	stderr, err := p.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, p.cmd.Start())
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+	})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		close(p.lines)
+	}()
+	addr := regexp.MustCompile(`addr=(\S+) serves="([^"]+)"`)
+	for p.public == "" || p.admin == "" {
+		line := p.waitFor(t, "waitroom: listening")
+		m := addr.FindStringSubmatch(line)
+		require.NotNil(t, m, line)
+		if strings.HasPrefix(m[2], "the waiting room") {
+			p.public = "http://" + m[1]
+		} else {
+			p.admin = "http://" + m[1]
+		}
+	}
+	return p
+}
+
+// waitFor returns the next log line that contains s.
+func (p *process) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("the process ended before logging %q:\n%s", s, p.logText())
+			}
+			if strings.Contains(line, s) {
+				return line
+			}
+		case <-deadline:
+			t.Fatalf("no log line with %q:\n%s", s, p.logText())
+		}
+	}
+}
+
+func (p *process) logText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// zoneCapacity reads a zone's capacity through the admin API.
+func (p *process) zoneCapacity(t *testing.T, zone string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", p.admin+"/api/zones/"+zone, nil)
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var z struct {
+		Capacity int `json:"capacity"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&z))
+	return z.Capacity
+}
+
+func browser(t *testing.T) *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+func config(upstream string, capacity int) string {
+	return fmt.Sprintf(`listen: "127.0.0.1:0"
+upstream: {url: %q}
+zones:
+  - {name: checkout, paths: [/checkout], capacity: %d, admit_per_second: 100}
+admin: {listen: "127.0.0.1:0", token_env: WAITROOM_ADMIN_TOKEN}
+`, upstream, capacity)
+}
+
+// The binary, started as a process on the memory store: a crowd is queued
+// and let in in order; SIGHUP applies a new capacity and keeps the old
+// configuration when the file is broken; /healthz and /readyz answer;
+// SIGTERM lets a request in flight finish.
+func TestBinary(t *testing.T) {
+	release, arrived := make(chan struct{}), make(chan struct{})
+	var slow sync.Once
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/checkout/done":
+			w.Header().Set("Waitroom-Release", "1")
+		case "/checkout/slow":
+			slow.Do(func() {
+				close(arrived)
+				<-release
+			})
+		}
+		io.WriteString(w, "shop "+r.URL.Path)
+	}))
+	defer upstream.Close()
+	p := startProcess(t, config(upstream.URL, 1))
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		res, err := http.Get(p.admin + path)
+		require.NoError(t, err)
+		res.Body.Close()
+		assert.Equal(t, http.StatusOK, res.StatusCode, path)
+	}
+
+	first, second, third := browser(t), browser(t), browser(t)
+	get := func(c *http.Client, path string) int {
+		res, err := c.Get(p.public + path)
+		require.NoError(t, err)
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get(first, "/checkout"), "the first goes in")
+	require.Equal(t, http.StatusTooManyRequests, get(second, "/checkout"), "the second waits")
+	require.Equal(t, http.StatusTooManyRequests, get(third, "/checkout"), "the third waits behind it")
+	require.Equal(t, http.StatusOK, get(first, "/checkout/done"), "the first finishes: its slot is released")
+	deadline := time.Now().Add(10 * time.Second)
+	for get(second, "/checkout") != http.StatusOK {
+		require.True(t, time.Now().Before(deadline), "the second is let in after the first leaves")
+		require.Equal(t, http.StatusTooManyRequests, get(third, "/checkout"), "the third does not pass the second")
+	}
+
+	// SIGHUP: a new capacity, then a broken file.
+	require.Equal(t, 1, p.zoneCapacity(t, "checkout"))
+	require.NoError(t, os.WriteFile(p.config, []byte(config(upstream.URL, 5)), 0o600))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	p.waitFor(t, "configuration reloaded")
+	assert.Equal(t, 5, p.zoneCapacity(t, "checkout"), "SIGHUP applies the new capacity")
+	require.NoError(t, os.WriteFile(p.config, []byte("zones: [{name: checkout, capacity: nine}]"), 0o600))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	line := p.waitFor(t, "reload refused")
+	assert.Contains(t, line, p.config, "the message names the file")
+	assert.Equal(t, 5, p.zoneCapacity(t, "checkout"), "a broken file keeps the running configuration")
+
+	// SIGTERM while a request is in flight: it finishes.
+	done := make(chan int, 1)
+	go func() {
+		res, err := second.Get(p.public + "/checkout/slow")
+		if err != nil {
+			done <- 0
+			return
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		done <- res.StatusCode
+	}()
+	<-arrived // the request is at the upstream
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.waitFor(t, "finishing requests in flight")
+	close(release)
+	assert.Equal(t, http.StatusOK, <-done, "the request in flight is answered")
+	p.waitFor(t, "waitroom: stopped")
+	require.NoError(t, p.cmd.Wait(), "the process exits cleanly")
+}
+
+// The binary on real Redis ($WAITROOM_REDIS_URL): two processes share one
+// line, and the second process's newcomer waits behind the first's.
+func TestBinaryOnRedis(t *testing.T) {
+	url := os.Getenv("WAITROOM_REDIS_URL")
+	if url == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("WAITROOM_REDIS_URL is not set: scripts/test.sh starts Redis and sets it")
+		}
+		t.Skip("WAITROOM_REDIS_URL is not set")
+	}
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "shop") }))
+	defer upstream.Close()
+	zone := fmt.Sprintf("bin-%d", time.Now().UnixNano())
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
+upstream: {url: %q}
+store: %q
+zones:
+  - {name: %s, paths: [/checkout], capacity: 1, admit_per_second: 100, data_ttl: "10m"}
+admin: {listen: "127.0.0.1:0", token_env: WAITROOM_ADMIN_TOKEN}
+`, upstream.URL, url, zone)
+	a, b := startProcess(t, cfg), startProcess(t, cfg)
+	get := func(p *process, c *http.Client) int {
+		res, err := c.Get(p.public + "/checkout")
+		require.NoError(t, err)
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get(a, browser(t)), "the first visitor, at A, goes in")
+	assert.Equal(t, http.StatusTooManyRequests, get(b, browser(t)), "the second, at B, waits: the line is shared")
+	assert.Equal(t, 1, b.zoneCapacity(t, zone))
+}
