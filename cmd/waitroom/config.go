@@ -20,6 +20,8 @@ import (
 // documents every key.
 type Config struct {
 	Listen   string   `yaml:"listen"`
+	TLS      TLS      `yaml:"tls"`
+	Pages    Pages    `yaml:"pages"`
 	Upstream Upstream `yaml:"upstream"`
 	Store    string   `yaml:"store"`
 	Keys     Keys     `yaml:"keys"`
@@ -28,6 +30,19 @@ type Config struct {
 	Entry    Entry    `yaml:"entry"`
 	Admin    Admin    `yaml:"admin"`
 	Log      Log      `yaml:"log"`
+}
+
+// TLS makes the waiting room listen for HTTPS (and HTTP/2).
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Pages are the app's own waiting and closed pages (html/template files
+// executed with middleware.PageData).
+type Pages struct {
+	Waiting string `yaml:"waiting"`
+	Closed  string `yaml:"closed"`
 }
 
 // Upstream is the origin the waiting room fronts.
@@ -125,6 +140,19 @@ func (c *Config) check() error {
 	}
 	if c.Upstream.Timeout <= 0 {
 		return fmt.Errorf("upstream.timeout: must be positive")
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return fmt.Errorf("tls: give both cert_file and key_file, or neither")
+	}
+	for _, f := range []struct{ key, path string }{
+		{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}, {"pages.waiting", c.Pages.Waiting}, {"pages.closed", c.Pages.Closed},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return fmt.Errorf("%s: %w", f.key, err)
+		}
 	}
 	if c.Fail != "closed" && c.Fail != "open" {
 		return fmt.Errorf("fail_policy: %q must be closed or open", c.Fail)

@@ -16,9 +16,11 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,7 +68,7 @@ func run(path string) error {
 	defer signal.Stop(hup)
 	errs := make(chan error, 2)
 	for _, s := range p.servers {
-		go func() { errs <- s.srv.Serve(s.ln) }()
+		go func() { errs <- s.serve() }()
 		logger.Info("waitroom: listening", "addr", s.ln.Addr().String(), "serves", s.what)
 	}
 	for {
@@ -104,9 +106,19 @@ type proxy struct {
 }
 
 type server struct {
-	srv  *http.Server
-	ln   net.Listener
-	what string
+	srv       *http.Server
+	ln        net.Listener
+	what      string
+	cert, key string // TLS files, or none
+}
+
+// serve serves s: over TLS (HTTP/2 and HTTP/1.1) when it has a
+// certificate.
+func (s server) serve() error {
+	if s.cert != "" {
+		return s.srv.ServeTLS(s.ln, s.cert, s.key)
+	}
+	return s.srv.Serve(s.ln)
 }
 
 // start builds everything cfg describes and listens on its addresses.
@@ -179,6 +191,22 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 	if cfg.Entry.PerMinute > 0 {
 		mo = append(mo, middleware.WithEntryLimit(cfg.Entry.PerMinute, max(cfg.Entry.Burst, 1)))
 	}
+	for _, pg := range []struct {
+		key, path string
+		opt       func(*template.Template) middleware.Option
+	}{{"pages.waiting", cfg.Pages.Waiting, middleware.WithTemplate}, {"pages.closed", cfg.Pages.Closed, middleware.WithClosedTemplate}} {
+		if pg.path == "" {
+			continue
+		}
+		t, err := template.ParseFiles(pg.path)
+		if err != nil {
+			return fail(fmt.Errorf("waitroom: config: %s: %w", pg.key, err))
+		}
+		mo = append(mo, pg.opt(t))
+	}
+	if cfg.TLS.CertFile != "" {
+		mo = append(mo, middleware.WithSecureCookies(true))
+	}
 	p.handler = middleware.Wrap(p.room, rp, mo...)
 	closers = append(closers, p.handler.Close)
 
@@ -186,7 +214,16 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 	if err != nil {
 		return fail(fmt.Errorf("waitroom: config: listen: %w", err))
 	}
-	p.servers = append(p.servers, server{srv: &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)}, ln: ln, what: "the waiting room"})
+	if cfg.TLS.CertFile != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile); err != nil {
+			ln.Close()
+			return fail(fmt.Errorf("waitroom: config: tls: %w", err))
+		}
+	}
+	p.servers = append(p.servers, server{
+		srv: &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
+		ln:  ln, what: "the waiting room", cert: cfg.TLS.CertFile, key: cfg.TLS.KeyFile,
+	})
 	closers = append(closers, ln.Close)
 	if cfg.Admin.Listen != "" {
 		token := os.Getenv(cfg.Admin.TokenEnv)

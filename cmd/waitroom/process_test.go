@@ -2,9 +2,18 @@ package main
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -259,4 +268,66 @@ admin: {listen: "127.0.0.1:0", token_env: WAITROOM_ADMIN_TOKEN}
 	require.Equal(t, http.StatusOK, get(a, browser(t)), "the first visitor, at A, goes in")
 	assert.Equal(t, http.StatusTooManyRequests, get(b, browser(t)), "the second, at B, waits: the line is shared")
 	assert.Equal(t, 1, b.zoneCapacity(t, zone))
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key as PEM files,
+// and returns their paths and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (cert, key string, pool *x509.CertPool) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(priv)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
+	c, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return cert, key, pool
+}
+
+// The binary over HTTPS, with HTTP/2, and the app's own waiting page.
+func TestBinaryTLSAndOwnPage(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "shop") }))
+	defer upstream.Close()
+	cert, key, pool := selfSigned(t)
+	page := filepath.Join(t.TempDir(), "waiting.html")
+	require.NoError(t, os.WriteFile(page, []byte(`<h1>Our line: you are number {{.Position}}</h1>`), 0o600))
+	p := startProcess(t, config(upstream.URL, 1)+fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\npages: {waiting: %q}\n", cert, key, page))
+	require.True(t, strings.HasPrefix(p.public, "http://"))
+	base := "https://" + strings.TrimPrefix(p.public, "http://")
+	client := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	}
+	first, second := client(), client()
+	res, err := first.Get(base + "/checkout")
+	require.NoError(t, err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "HTTP/2.0", res.Proto, "HTTP/2 over TLS")
+	res, err = second.Get(base + "/checkout")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+	assert.Equal(t, "<h1>Our line: you are number 1</h1>", string(body), "the app's own waiting page")
+	for _, c := range res.Cookies() {
+		assert.True(t, c.Secure, "cookie %s is Secure over HTTPS", c.Name)
+	}
+	for _, c := range []*http.Client{first, second} {
+		c.CloseIdleConnections()
+	}
 }
