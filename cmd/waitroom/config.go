@@ -53,7 +53,8 @@ type Upstream struct {
 
 // Keys says where the token-signing secret comes from.
 type Keys struct {
-	SecretEnv string `yaml:"secret_env"`
+	SecretEnv  string `yaml:"secret_env"`
+	SecretFile string `yaml:"secret_file"`
 }
 
 // Zone is one protected area (waitroom.Zone).
@@ -141,11 +142,14 @@ func (c *Config) check() error {
 	if c.Upstream.Timeout <= 0 {
 		return fmt.Errorf("upstream.timeout: must be positive")
 	}
+	if c.Keys.SecretEnv != "" && c.Keys.SecretFile != "" {
+		return fmt.Errorf("keys: give secret_env or secret_file, not both")
+	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		return fmt.Errorf("tls: give both cert_file and key_file, or neither")
 	}
 	for _, f := range []struct{ key, path string }{
-		{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}, {"pages.waiting", c.Pages.Waiting}, {"pages.closed", c.Pages.Closed},
+		{"tls.cert_file", c.TLS.CertFile}, {"tls.key_file", c.TLS.KeyFile}, {"keys.secret_file", c.Keys.SecretFile}, {"pages.waiting", c.Pages.Waiting}, {"pages.closed", c.Pages.Closed},
 	} {
 		if f.path == "" {
 			continue
@@ -209,4 +213,20 @@ func (z Zone) zone() (waitroom.Zone, error) {
 		return wz, errors.New(strings.TrimPrefix(err.Error(), "waitroom: invalid zone settings: "))
 	}
 	return wz, nil
+}
+
+// secret returns the signing secret and where it came from ("" with no
+// secret configured).
+func (k Keys) secret() ([]byte, string, error) {
+	switch {
+	case k.SecretEnv != "":
+		return []byte(os.Getenv(k.SecretEnv)), "keys.secret_env: $" + k.SecretEnv, nil
+	case k.SecretFile != "":
+		b, err := os.ReadFile(k.SecretFile)
+		if err != nil {
+			return nil, "", fmt.Errorf("keys.secret_file: %w", err)
+		}
+		return bytes.TrimSpace(b), "keys.secret_file: " + k.SecretFile, nil
+	}
+	return nil, "", nil
 }

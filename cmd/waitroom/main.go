@@ -137,13 +137,15 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 	if err != nil {
 		return fail(err)
 	}
-	if secretEnv := cfg.Keys.SecretEnv; secretEnv != "" {
-		secret := os.Getenv(secretEnv)
-		if len(secret) < 32 {
-			store.Close()
-			return fail(fmt.Errorf("waitroom: config: keys.secret_env: $%s must hold a secret of at least 32 bytes", secretEnv))
+	if secret, from, err := cfg.Keys.secret(); err != nil || from != "" {
+		if err == nil && len(secret) < 32 {
+			err = fmt.Errorf("%s must hold a secret of at least 32 bytes", from)
 		}
-		k, err := waitroom.NewHMACKey("config", []byte(secret))
+		if err != nil {
+			store.Close()
+			return fail(fmt.Errorf("waitroom: config: %w", err))
+		}
+		k, err := waitroom.NewHMACKey("config", secret)
 		if err == nil {
 			keys, err = waitroom.NewKeyRing(k)
 		}
@@ -152,7 +154,7 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 			return fail(err)
 		}
 	} else if keys == nil {
-		logger.Warn("waitroom: no keys.secret_env: tokens are signed with a key made at start, good for one instance until it restarts")
+		logger.Warn("waitroom: no keys.secret_env or keys.secret_file: tokens are signed with a key made at start, good for one instance until it restarts")
 	}
 	m := metrics.New()
 	opts := []waitroom.Option{waitroom.WithLogger(logger), waitroom.WithObserver(m)}

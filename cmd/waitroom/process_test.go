@@ -331,3 +331,28 @@ func TestBinaryTLSAndOwnPage(t *testing.T) {
 		c.CloseIdleConnections()
 	}
 }
+
+// A configuration that cannot run stops the binary at start with one
+// message that names the file or the key.
+func TestBinaryRefusesBadConfigAtStart(t *testing.T) {
+	bin, err := binary()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("too short\n"), 0o600))
+	for _, c := range []struct{ config, want string }{
+		{config("http://127.0.0.1:1", 1) + fmt.Sprintf("keys: {secret_file: %q}\n", secret), "keys.secret_file: " + secret + " must hold a secret of at least 32 bytes"},
+		{config("http://127.0.0.1:1", 0), "zones[0] (checkout)"},
+		{"{", "waitroom: config " + filepath.Join(dir, "waitroom.yaml")},
+	} {
+		path := filepath.Join(dir, "waitroom.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(c.config), 0o600))
+		cmd := exec.Command(bin, "-config", path)
+		cmd.Env = append(os.Environ(), "WAITROOM_ADMIN_TOKEN="+adminToken)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "the binary stops: %s", out)
+		assert.Equal(t, 1, exit.ExitCode())
+		assert.Contains(t, string(out), c.want)
+	}
+}
