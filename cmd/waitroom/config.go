@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ type Config struct {
 	Keys     Keys     `yaml:"keys"`
 	Fail     string   `yaml:"fail_policy"`
 	Zones    []Zone   `yaml:"zones"`
+	Events   Events   `yaml:"event_zones"`
 	Entry    Entry    `yaml:"entry"`
 	Admin    Admin    `yaml:"admin"`
 	Log      Log      `yaml:"log"`
@@ -59,8 +61,13 @@ type Keys struct {
 
 // Zone is one protected area (waitroom.Zone).
 type Zone struct {
-	Name           string    `yaml:"name"`
-	Paths          []string  `yaml:"paths"`
+	Name     string   `yaml:"name"`
+	Paths    []string `yaml:"paths"`
+	Settings `yaml:",inline"`
+}
+
+// Settings are a zone's settings but its name and paths.
+type Settings struct {
 	Capacity       int       `yaml:"capacity"`
 	AdmitPerSecond float64   `yaml:"admit_per_second"`
 	Session        Duration  `yaml:"session"`
@@ -71,6 +78,15 @@ type Zone struct {
 	DataTTL        Duration  `yaml:"data_ttl"`
 	Mode           string    `yaml:"mode"`
 	MaxWaiting     int64     `yaml:"max_waiting"`
+}
+
+// Events makes a zone per event, named from the request's path: for
+// /events/42/checkout with path "/events/{event}/checkout" and name
+// "event-{event}", the zone "event-42", with the template's settings.
+type Events struct {
+	Path     string   `yaml:"path"`
+	Name     string   `yaml:"name"`
+	Template Settings `yaml:"template"`
 }
 
 // Entry is the protection of the step that gives out places.
@@ -161,8 +177,17 @@ func (c *Config) check() error {
 	if c.Fail != "closed" && c.Fail != "open" {
 		return fmt.Errorf("fail_policy: %q must be closed or open", c.Fail)
 	}
-	if len(c.Zones) == 0 {
-		return fmt.Errorf("zones: give at least one zone")
+	if len(c.Zones) == 0 && c.Events.Path == "" {
+		return fmt.Errorf("zones: give at least one zone (or event_zones)")
+	}
+	if c.Events.Path != "" {
+		if _, err := c.Events.matcher(); err != nil {
+			return fmt.Errorf("event_zones: %w", err)
+		}
+		t := Zone{Name: "template", Paths: []string{"/"}, Settings: c.Events.Template}
+		if _, err := t.zone(); err != nil {
+			return fmt.Errorf("event_zones.template: %w", err)
+		}
 	}
 	for i, z := range c.Zones {
 		if _, err := z.zone(); err != nil {
@@ -229,4 +254,42 @@ func (k Keys) secret() ([]byte, string, error) {
 		return bytes.TrimSpace(b), "keys.secret_file: " + k.SecretFile, nil
 	}
 	return nil, "", nil
+}
+
+// eventID is what an event's id may be: it goes into a zone name.
+var eventID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,40}$`)
+
+// matcher returns the zone func of e: the zone an event's request path
+// names, or false.
+func (e Events) matcher() (func(path string) (string, bool), error) {
+	if !strings.HasPrefix(e.Path, "/") || strings.Count(e.Path, "{event}") != 1 {
+		return nil, fmt.Errorf("path: %q must start with '/' and hold {event} once", e.Path)
+	}
+	if strings.Count(e.Name, "{event}") != 1 {
+		return nil, fmt.Errorf("name: %q must hold {event} once", e.Name)
+	}
+	want := strings.Split(strings.Trim(e.Path, "/"), "/")
+	at := -1
+	for i, seg := range want {
+		if seg == "{event}" {
+			at = i
+		} else if strings.Contains(seg, "{event}") {
+			return nil, fmt.Errorf("path: {event} must be a whole segment of %q", e.Path)
+		}
+	}
+	return func(path string) (string, bool) {
+		got := strings.Split(strings.Trim(path, "/"), "/")
+		if len(got) < len(want) {
+			return "", false
+		}
+		for i, seg := range want {
+			if i != at && got[i] != seg {
+				return "", false
+			}
+		}
+		if !eventID.MatchString(got[at]) {
+			return "", false
+		}
+		return strings.Replace(e.Name, "{event}", got[at], 1), true
+	}, nil
 }

@@ -29,7 +29,11 @@ func TestExampleHasEveryKey(t *testing.T) {
 		m, _ := v.(map[string]any)
 		for i := range typ.NumField() {
 			f := typ.Field(i)
-			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			key, opt, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if opt == "inline" {
+				walk(prefix, f.Type, v)
+				continue
+			}
 			val, ok := m[key]
 			if !ok {
 				missing = append(missing, prefix+key)

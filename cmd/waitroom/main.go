@@ -168,6 +168,12 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 		wz, _ := z.zone() // checked by loadConfig
 		opts = append(opts, waitroom.WithZone(wz))
 	}
+	if cfg.Events.Path != "" {
+		t := Zone{Name: "template", Paths: []string{"/"}, Settings: cfg.Events.Template}
+		tz, _ := t.zone() // checked by loadConfig
+		tz.Paths = nil
+		opts = append(opts, waitroom.WithZoneTemplate(tz))
+	}
 	p.room, err = waitroom.New(store, opts...)
 	if err != nil {
 		store.Close()
@@ -183,6 +189,10 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 	rp.Transport = tr
 	rp.ErrorHandler = middleware.ProxyErrorHandler(logger)
 	mo := []middleware.Option{middleware.WithLogger(logger), middleware.WithObserver(m)}
+	if cfg.Events.Path != "" {
+		match, _ := cfg.Events.matcher() // checked by loadConfig
+		mo = append(mo, middleware.WithZoneFunc(func(r *http.Request) (string, bool) { return match(r.URL.Path) }))
+	}
 	if len(cfg.Entry.TrustedProxies) > 0 {
 		var prefixes []netip.Prefix
 		for _, s := range cfg.Entry.TrustedProxies {

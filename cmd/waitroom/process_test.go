@@ -356,3 +356,30 @@ func TestBinaryRefusesBadConfigAtStart(t *testing.T) {
 		assert.Contains(t, string(out), c.want)
 	}
 }
+
+// event_zones: a zone per event, named from the path, each with the
+// template's settings.
+func TestBinaryEventZones(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "shop") }))
+	defer upstream.Close()
+	p := startProcess(t, fmt.Sprintf(`listen: "127.0.0.1:0"
+upstream: {url: %q}
+event_zones:
+  path: "/events/{event}/checkout"
+  name: "event-{event}"
+  template: {capacity: 1, admit_per_second: 100}
+admin: {listen: "127.0.0.1:0", token_env: WAITROOM_ADMIN_TOKEN}
+`, upstream.URL))
+	get := func(path string) int {
+		res, err := browser(t).Get(p.public + path)
+		require.NoError(t, err)
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, get("/events/42/checkout"), "the first of event 42 goes in")
+	assert.Equal(t, http.StatusTooManyRequests, get("/events/42/checkout/pay"), "the second waits")
+	assert.Equal(t, http.StatusOK, get("/events/43/checkout"), "event 43 is a zone of its own")
+	assert.Equal(t, http.StatusOK, get("/events/42"), "outside the pattern: not protected")
+	assert.Equal(t, 1, p.zoneCapacity(t, "event-42"), "the template's settings")
+}
