@@ -174,6 +174,9 @@ func measure(rounds, requests, workers int) error {
 	}()
 	start := func(name string, args ...string) (*exec.Cmd, error) {
 		cmd := exec.Command(name, args...)
+		if env := os.Getenv("OUTSIDE_ENV"); env != "" {
+			cmd.Env = append(os.Environ(), env) // for example GOGC=400, for every subject alike
+		}
 		cmd.Stderr = io.Discard
 		if err := cmd.Start(); err != nil {
 			return nil, err
