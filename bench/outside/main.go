@@ -11,11 +11,12 @@
 // Subjects: bare (httputil.ReverseProxy), wrapped (the library:
 // middleware.Wrap over the memory store, the proxy behind it), demo
 // (examples/reverseproxy built as a binary) and binary (cmd/waitroom).
-// Linux only (/proc).
+// $OUTSIDE_ENV, if set, is added to every server process's environment
+// (OUTSIDE_ENV=GOGC=400 compares the subjects at one GC setting). Linux
+// only (/proc).
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -349,5 +350,3 @@ func median(xs []float64) float64 {
 	slices.Sort(s)
 	return s[len(s)/2]
 }
-
-var _ = bufio.NewReader
