@@ -29,19 +29,19 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/admin"
+	"github.com/waitroom/waitroom/internal/gctune"
 	"github.com/waitroom/waitroom/metrics"
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/storeurl"
 )
 
 func main() {
-	tuneGC()
+	gctune.Set()
 	path := flag.String("config", "waitroom.yaml", "configuration file (YAML)")
 	flag.Parse()
 	if err := run(*path); err != nil {
@@ -301,16 +301,4 @@ func newLogger(c Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
-
-// tuneGC collects garbage at 4 times the live heap instead of Go's twice,
-// unless $GOGC says otherwise. A proxy's live heap is a few megabytes
-// while every request allocates, and each collection also scans the
-// program's global data, which the store drivers make large: at Go's
-// default the collector took a fifth of the CPU of a request with a valid
-// access token (BENCHMARKS.md, "From outside").
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
 }

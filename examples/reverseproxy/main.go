@@ -33,19 +33,19 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/admin"
+	"github.com/waitroom/waitroom/internal/gctune"
 	"github.com/waitroom/waitroom/metrics"
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/storeurl"
 )
 
 func main() {
-	tuneGC()
+	gctune.Set()
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	origin := flag.String("origin", "", "origin URL to protect (default: a built-in demo origin)")
 	capacity := flag.Int("capacity", 3, "visitors inside /checkout at once")
@@ -252,15 +252,3 @@ var (
 <h1>Thank you</h1><p>Your order is placed; your place has gone to the next visitor in line.</p>
 <p><a class="button" href="/">Back to the shop</a></p></body></html>`))
 )
-
-// tuneGC collects garbage at 4 times the live heap instead of Go's twice,
-// unless $GOGC says otherwise. A proxy's live heap is a few megabytes
-// while every request allocates, and each collection also scans the
-// program's global data, which the store drivers make large: at Go's
-// default the collector took a fifth of the CPU of a request with a valid
-// access token (BENCHMARKS.md, "From outside").
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-}
