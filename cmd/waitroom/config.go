@@ -20,18 +20,19 @@ import (
 // Config is the file cmd/waitroom reads (YAML). waitroom.example.yaml
 // documents every key.
 type Config struct {
-	Listen   string   `yaml:"listen"`
-	TLS      TLS      `yaml:"tls"`
-	Pages    Pages    `yaml:"pages"`
-	Upstream Upstream `yaml:"upstream"`
-	Store    string   `yaml:"store"`
-	Keys     Keys     `yaml:"keys"`
-	Fail     string   `yaml:"fail_policy"`
-	Zones    []Zone   `yaml:"zones"`
-	Events   Events   `yaml:"event_zones"`
-	Entry    Entry    `yaml:"entry"`
-	Admin    Admin    `yaml:"admin"`
-	Log      Log      `yaml:"log"`
+	Listen    string     `yaml:"listen"`
+	TLS       TLS        `yaml:"tls"`
+	Pages     Pages      `yaml:"pages"`
+	Upstream  Upstream   `yaml:"upstream"`
+	Upstreams []Upstream `yaml:"upstreams"`
+	Store     string     `yaml:"store"`
+	Keys      Keys       `yaml:"keys"`
+	Fail      string     `yaml:"fail_policy"`
+	Zones     []Zone     `yaml:"zones"`
+	Events    Events     `yaml:"event_zones"`
+	Entry     Entry      `yaml:"entry"`
+	Admin     Admin      `yaml:"admin"`
+	Log       Log        `yaml:"log"`
 }
 
 // TLS makes the waiting room listen for HTTPS (and HTTP/2).
@@ -47,8 +48,10 @@ type Pages struct {
 	Closed  string `yaml:"closed"`
 }
 
-// Upstream is the origin the waiting room fronts.
+// Upstream is an origin the waiting room fronts: the default one
+// (upstream), or one for the paths under Path (upstreams).
 type Upstream struct {
+	Path    string   `yaml:"path"`
 	URL     string   `yaml:"url"`
 	Timeout Duration `yaml:"timeout"`
 }
@@ -151,12 +154,22 @@ func parseConfig(b []byte) (*Config, error) {
 
 // check reports the first setting that cannot work.
 func (c *Config) check() error {
-	u, err := url.Parse(c.Upstream.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("upstream.url: %q must be an http:// or https:// URL", c.Upstream.URL)
+	if err := c.Upstream.check("upstream", false); err != nil {
+		return err
 	}
-	if c.Upstream.Timeout <= 0 {
-		return fmt.Errorf("upstream.timeout: must be positive")
+	seen := map[string]bool{}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if u.Timeout == 0 {
+			u.Timeout = c.Upstream.Timeout
+		}
+		if err := u.check(fmt.Sprintf("upstreams[%d]", i), true); err != nil {
+			return err
+		}
+		if seen[u.Path] {
+			return fmt.Errorf("upstreams[%d].path: %q is given twice", i, u.Path)
+		}
+		seen[u.Path] = true
 	}
 	if c.Keys.SecretEnv != "" && c.Keys.SecretFile != "" {
 		return fmt.Errorf("keys: give secret_env or secret_file, not both")
@@ -292,4 +305,23 @@ func (e Events) matcher() (func(path string) (string, bool), error) {
 		}
 		return strings.Replace(e.Name, "{event}", got[at], 1), true
 	}, nil
+}
+
+// check reports what is wrong with u, named key; a routed upstream
+// (withPath) needs a path, the default one has none.
+func (u Upstream) check(key string, withPath bool) error {
+	p, err := url.Parse(u.URL)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Errorf("%s.url: %q must be an http:// or https:// URL", key, u.URL)
+	}
+	if u.Timeout <= 0 {
+		return fmt.Errorf("%s.timeout: must be positive", key)
+	}
+	switch {
+	case withPath && (!strings.HasPrefix(u.Path, "/") || waitroom.CanonicalPath(u.Path) != u.Path):
+		return fmt.Errorf("%s.path: %q must be a canonical path starting with '/'", key, u.Path)
+	case !withPath && u.Path != "":
+		return fmt.Errorf("%s.path: the default upstream takes every path; give routed ones under upstreams", key)
+	}
+	return nil
 }

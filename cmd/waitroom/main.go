@@ -1,5 +1,5 @@
 // Command waitroom is the waiting room as a reverse proxy, for a shop not
-// written in Go: it stands in front of one upstream, as nginx would, and
+// written in Go: it stands in front of its upstreams, as nginx would, and
 // queues visitors of the zones its configuration file names.
 //
 //	go install github.com/waitroom/waitroom/cmd/waitroom@latest
@@ -29,6 +29,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -184,12 +186,7 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 	closers = append(closers, p.room.Close)
 	m.Watch(p.room)
 
-	up, _ := url.Parse(cfg.Upstream.URL)
-	rp := httputil.NewSingleHostReverseProxy(up)
-	tr := middleware.ProxyTransport()
-	tr.ResponseHeaderTimeout = time.Duration(cfg.Upstream.Timeout)
-	rp.Transport = tr
-	rp.ErrorHandler = middleware.ProxyErrorHandler(logger)
+	rp := upstreams(cfg, logger)
 	mo := []middleware.Option{middleware.WithLogger(logger), middleware.WithObserver(m)}
 	if cfg.Events.Path != "" {
 		match, _ := cfg.Events.matcher() // checked by loadConfig
@@ -301,4 +298,42 @@ func newLogger(c Log) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// upstreams returns the proxy to the configured upstreams: the one whose
+// path is the longest prefix of the request's path (a whole segment:
+// "/api" takes /api and /api/x, not /apis), else the default one. The
+// middleware in front has made the path canonical.
+func upstreams(cfg *Config, logger *slog.Logger) http.Handler {
+	proxy := func(u Upstream) http.Handler {
+		target, _ := url.Parse(u.URL) // checked by loadConfig
+		rp := httputil.NewSingleHostReverseProxy(target)
+		tr := middleware.ProxyTransport()
+		tr.ResponseHeaderTimeout = time.Duration(u.Timeout)
+		rp.Transport = tr
+		rp.ErrorHandler = middleware.ProxyErrorHandler(logger)
+		return rp
+	}
+	def := proxy(cfg.Upstream)
+	if len(cfg.Upstreams) == 0 {
+		return def
+	}
+	type route struct {
+		prefix string
+		h      http.Handler
+	}
+	var routes []route
+	for _, u := range cfg.Upstreams {
+		routes = append(routes, route{strings.TrimSuffix(u.Path, "/"), proxy(u)})
+	}
+	sort.Slice(routes, func(i, j int) bool { return len(routes[i].prefix) > len(routes[j].prefix) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, rt := range routes {
+			if p := r.URL.Path; p == rt.prefix || strings.HasPrefix(p, rt.prefix+"/") || rt.prefix == "" {
+				rt.h.ServeHTTP(w, r)
+				return
+			}
+		}
+		def.ServeHTTP(w, r)
+	})
 }

@@ -383,3 +383,44 @@ admin: {listen: "127.0.0.1:0", token_env: WAITROOM_ADMIN_TOKEN}
 	assert.Equal(t, http.StatusOK, get("/events/42"), "outside the pattern: not protected")
 	assert.Equal(t, 1, p.zoneCapacity(t, "event-42"), "the template's settings")
 }
+
+// upstreams: a request goes to the upstream of the longest path prefix
+// that covers it, else to the default one; the zones guard them all.
+func TestBinaryRoutesToUpstreams(t *testing.T) {
+	named := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name+" "+r.URL.Path) }))
+	}
+	shop, api, apiV2 := named("shop"), named("api"), named("api-v2")
+	defer shop.Close()
+	defer api.Close()
+	defer apiV2.Close()
+	p := startProcess(t, fmt.Sprintf(`listen: "127.0.0.1:0"
+upstream: {url: %q}
+upstreams:
+  - {path: /api, url: %q}
+  - {path: /api/v2, url: %q}
+zones:
+  - {name: checkout, paths: [/checkout, /api/v2/checkout], capacity: 1, admit_per_second: 100}
+admin: {listen: "127.0.0.1:0", token_env: WAITROOM_ADMIN_TOKEN}
+`, shop.URL, api.URL, apiV2.URL))
+	get := func(c *http.Client, path string) (int, string) {
+		res, err := c.Get(p.public + path)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(b)
+	}
+	for path, want := range map[string]string{
+		"/": "shop /", "/apis": "shop /apis", "/api": "api /api", "/api/items": "api /api/items",
+		"/api/v2/items": "api-v2 /api/v2/items", "/api//v2/items": "api-v2 /api/v2/items",
+	} {
+		code, body := get(browser(t), path)
+		assert.Equal(t, http.StatusOK, code, path)
+		assert.Equal(t, want, body, path)
+	}
+	code, body := get(browser(t), "/api/v2/checkout")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "api-v2 /api/v2/checkout", body, "the first visitor of the zone reaches its upstream")
+	code, _ = get(browser(t), "/checkout")
+	assert.Equal(t, http.StatusTooManyRequests, code, "the zone spans upstreams: the second waits")
+}
