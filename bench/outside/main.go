@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/bench"
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/memstore"
 )
@@ -68,10 +69,7 @@ func serve(kind, addr string, args []string) {
 	var h http.Handler
 	switch kind {
 	case "origin":
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			io.WriteString(w, "hello\n")
-		})
+		h = bench.Hello
 	case "bare", "wrapped":
 		u, _ := url.Parse(args[0])
 		rp := httputil.NewSingleHostReverseProxy(u)
