@@ -92,12 +92,14 @@ func TestStrictPaths(t *testing.T) {
 // oracleKey is an independent reading of the rules of CanonicalPath and
 // Room.MatchPath, built on path.Clean: the segments of a decoded path an
 // origin may route to, each without parameters, cut at a NUL, without
-// trailing dots and white space, in lower case.
+// trailing dots and white space, in lower case. A segment that is only
+// parameters (";x") is empty, as a server that strips parameters before
+// it resolves dot segments reads it: "/a/;/../b" is "/b", not "/a/b".
 func oracleKey(p string) []string {
 	p = strings.ReplaceAll(p, `\`, "/")
 	parts := strings.Split(p, "/")
 	for i, s := range parts {
-		if b, _, _ := strings.Cut(s, ";"); b == "." || b == ".." {
+		if b, _, _ := strings.Cut(s, ";"); b == "" || b == "." || b == ".." {
 			parts[i] = b
 		}
 	}
