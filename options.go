@@ -36,6 +36,16 @@ const (
 	DefaultTick          = 100 * time.Millisecond
 	DefaultExchangeLimit = 1000
 	DefaultMaxZones      = 10000
+
+	// DefaultStoreTimeout is the deadline of each store call (WithStoreTimeout).
+	DefaultStoreTimeout = 2 * time.Second
+	// DefaultMaxStoreCalls is the cap on store calls in flight at once
+	// (WithMaxStoreCalls).
+	DefaultMaxStoreCalls = 1024
+	// DefaultBreakerFailures and DefaultBreakerCoolDown are the circuit
+	// breaker's settings (WithBreaker).
+	DefaultBreakerFailures = 10
+	DefaultBreakerCoolDown = time.Second
 )
 
 // An Option configures a Room.
@@ -55,6 +65,11 @@ type config struct {
 	maxZones      int
 	strictPaths   bool
 	observer      Observer
+
+	storeTimeout    time.Duration // WithStoreTimeout
+	maxStoreCalls   int           // WithMaxStoreCalls
+	breakerFailures int           // WithBreaker; 0: no breaker
+	breakerCoolDown time.Duration
 }
 
 // WithZone adds a zone. Use it once per zone.
@@ -112,10 +127,44 @@ func WithStrictPaths() Option { return func(c *config) { c.strictPaths = true } 
 // WithMaxZones caps the number of zones a Room holds. Default 10000.
 func WithMaxZones(n int) Option { return func(c *config) { c.maxZones = n } }
 
+// WithStoreTimeout sets the deadline of every call the Room makes to its
+// store, whoever in the Room makes it (a visit, the exchanger, the feed
+// reader: a ReadFeed's deadline is its wait plus d). A call past it fails
+// with an error wrapping ErrStoreUnavailable, and the fail policy applies.
+// The deadline is the call's context: the stores of this module honour it
+// (go-redis cuts a read at its own ReadTimeout, which Open sets to 1s, so
+// a Redis call may outlast a shorter d by up to that). Default
+// DefaultStoreTimeout (2s).
+func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
+
+// WithMaxStoreCalls caps the store calls a Room has in flight at once; a
+// call past the cap is not made and fails at once with ErrStoreBusy (which
+// wraps ErrStoreUnavailable: the fail policy applies), so a slow store
+// cannot make calls pile up without bound. A batch of many visitors' calls
+// counts once; ReadFeed, of which each zone's reader makes one at a time,
+// does not count. Default DefaultMaxStoreCalls (1024).
+func WithMaxStoreCalls(n int) Option { return func(c *config) { c.maxStoreCalls = n } }
+
+// WithBreaker sets the Room's circuit breaker: after failures store calls
+// in a row fail with ErrStoreUnavailable (or pass their deadline), the
+// breaker opens and every call fails at once with ErrCircuitOpen, so the
+// fail policy applies without each request waiting for a timeout; once
+// coolDown has passed on the Room's clock one call goes through as a
+// probe, and its answer closes the breaker (a failure opens it for
+// another coolDown). Calls the caller gave up on, and calls refused by
+// WithMaxStoreCalls, count neither way. The breaker's opening is logged
+// as a warning, its closing as info. failures 0 turns the breaker off.
+// Default DefaultBreakerFailures (10) and DefaultBreakerCoolDown (1s).
+func WithBreaker(failures int, coolDown time.Duration) Option {
+	return func(c *config) { c.breakerFailures, c.breakerCoolDown = failures, coolDown }
+}
+
 // newConfig applies opts over the defaults and checks the result. Without
 // WithKeys it generates the key ring.
 func newConfig(opts []Option) (config, error) {
-	cfg := config{clock: time.Now, tick: DefaultTick, exchangeLimit: DefaultExchangeLimit, maxZones: DefaultMaxZones}
+	cfg := config{clock: time.Now, tick: DefaultTick, exchangeLimit: DefaultExchangeLimit, maxZones: DefaultMaxZones,
+		storeTimeout: DefaultStoreTimeout, maxStoreCalls: DefaultMaxStoreCalls,
+		breakerFailures: DefaultBreakerFailures, breakerCoolDown: DefaultBreakerCoolDown}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -130,6 +179,18 @@ func newConfig(opts []Option) (config, error) {
 	}
 	if cfg.maxZones <= 0 {
 		return cfg, fmt.Errorf("waitroom: max zones must be positive, got %d", cfg.maxZones)
+	}
+	if cfg.storeTimeout <= 0 {
+		return cfg, fmt.Errorf("waitroom: store timeout must be positive, got %v", cfg.storeTimeout)
+	}
+	if cfg.maxStoreCalls <= 0 {
+		return cfg, fmt.Errorf("waitroom: max store calls must be positive, got %d", cfg.maxStoreCalls)
+	}
+	if cfg.breakerFailures < 0 {
+		return cfg, fmt.Errorf("waitroom: breaker failures must not be negative, got %d", cfg.breakerFailures)
+	}
+	if cfg.breakerFailures > 0 && cfg.breakerCoolDown <= 0 {
+		return cfg, fmt.Errorf("waitroom: breaker cool-down must be positive, got %v", cfg.breakerCoolDown)
 	}
 	if cfg.fail != FailClosed && cfg.fail != FailOpen {
 		return cfg, fmt.Errorf("waitroom: unknown fail policy %d", cfg.fail)

@@ -50,6 +50,7 @@ func New(store Store, opts ...Option) (*Room, error) {
 	if err != nil {
 		return nil, err
 	}
+	store = guard(store, &cfg) // deadlines, the cap and the breaker (storecall.go)
 	if cfg.observer != nil {
 		store = observe(store, cfg.observer)
 	}
