@@ -109,9 +109,24 @@ func (r *Room) apply(ctx context.Context, e *zoneEntry, ev Event) {
 				r.cfg.logger.Warn("waitroom: reload zone failed", "zone", ev.Zone, "err", err)
 			}
 		}
+	case EventDrawn:
+		r.logDraw(ctx, ev)
 	}
 	if r.cfg.observer != nil {
 		r.cfg.observer.Event(ev)
 	}
 	r.subs.dispatch(ev)
+}
+
+// logDraw records a zone's draw for an audit (see Draw): every instance
+// logs the same line, with what it takes to recompute each place.
+func (r *Room) logDraw(ctx context.Context, ev Event) {
+	st, err := r.store.Stats(ctx, ev.Zone, r.Now())
+	if err != nil {
+		r.cfg.logger.Warn("waitroom: line drawn, but its record could not be read", "zone", ev.Zone, "err", err)
+		return
+	}
+	d := st.Draw
+	r.cfg.logger.Info("waitroom: line drawn", "zone", ev.Zone, "first", d.First, "count", d.Count,
+		"seed", d.Seed, "at", d.At)
 }

@@ -24,6 +24,7 @@ type Stats struct {
 	PassedThrough  uint64  // visitors this Room let through in ModePassthrough
 	ETA            ETA     // for a visitor joining the back of the line now
 	Version        uint64  // the zone settings' version
+	Draw           Draw    // the order drawn at the opening (ModeRandomAtOpen), once drawn
 }
 
 // Stats returns the zone's counts from the store, with the ETA for a
@@ -44,6 +45,6 @@ func (r *Room) Stats(ctx context.Context, zone string) (Stats, error) {
 		Zone: zone, Capacity: z.Capacity, Waiting: s.Waiting, Inside: s.Inside,
 		AdmittedTotal: s.AdmittedTotal, AdmitRate: e.meter.rate(now), AdmitRateLimit: z.AdmitPerSecond,
 		Open: st.OpenAt(now), Closed: st.ClosedAt(now) || z.Mode == ModeReject, ETA: r.eta(e, s.Waiting, now), Version: z.Version(),
-		Mode: z.Mode, Paused: z.paused, MaxWaiting: z.MaxWaiting, PassedThrough: e.passed.Load(),
+		Mode: z.Mode, Paused: z.paused, MaxWaiting: z.MaxWaiting, PassedThrough: e.passed.Load(), Draw: s.Draw,
 	}, nil
 }

@@ -114,6 +114,14 @@ type Store interface {
 	// ClaimWindow. Safe when every instance calls it at once: the slots and
 	// the rate are shared. Appends EventAdmitted, EventAbandoned and
 	// EventExpired as it goes.
+	//
+	// In ModeRandomAtOpen, the first Exchange at or after OpensAt (paused
+	// or not) draws the order of the places in line first, once in the
+	// zone's life, in the same atomic step (see Draw), appending
+	// EventDrawn; from then on every Seq the store reports for those
+	// places is the drawn number, and Ahead counts in drawn order. A
+	// registration the store orders after the draw is not drawn: it
+	// queues behind the drawn places.
 	Exchange(ctx context.Context, zone string, now time.Time, limit int) (Exchange, error)
 
 	// Claim turns an admitted visitor's reserved slot into an inside slot

@@ -48,6 +48,14 @@ const (
 	// see the closed page. Those inside keep their access until it ends.
 	// For a sale sold out, or stopped.
 	ModeReject
+	// ModeRandomAtOpen: a line like ModeFIFO, except that the places taken
+	// before the opening are drawn into a uniformly random order when it
+	// comes (see Draw): whoever came at 9:00 and whoever came at 9:59 have
+	// the same chance at 10:00. Those who come later queue behind them in
+	// arrival order.
+	ModeRandomAtOpen
+
+	lastMode = ModeRandomAtOpen
 )
 
 func (m Mode) String() string {
@@ -58,18 +66,21 @@ func (m Mode) String() string {
 		return "passthrough"
 	case ModeReject:
 		return "reject"
+	case ModeRandomAtOpen:
+		return "random"
 	}
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// ParseMode returns the Mode called s ("fifo", "passthrough", "reject").
+// ParseMode returns the Mode called s ("fifo", "passthrough", "reject",
+// "random").
 func ParseMode(s string) (Mode, error) {
-	for m := ModeFIFO; m <= ModeReject; m++ {
+	for m := ModeFIFO; m <= lastMode; m++ {
 		if s == m.String() {
 			return m, nil
 		}
 	}
-	return 0, fmt.Errorf("%w: unknown mode %q: want fifo, passthrough or reject", ErrInvalidZone, s)
+	return 0, fmt.Errorf("%w: unknown mode %q: want fifo, passthrough, reject or random", ErrInvalidZone, s)
 }
 
 // Normalize validates a state given to PutZone and rounds it the way every
@@ -83,7 +94,7 @@ func (z ZoneState) Normalize() (ZoneState, error) {
 	if z.Capacity < 0 {
 		return z, fmt.Errorf("%w: zone %q: capacity must not be negative, got %d", ErrInvalidZone, z.Name, z.Capacity)
 	}
-	if z.Mode > ModeReject {
+	if z.Mode > lastMode {
 		return z, fmt.Errorf("%w: zone %q: unknown mode %v", ErrInvalidZone, z.Name, z.Mode)
 	}
 	if z.MaxWaiting < 0 {
@@ -177,13 +188,21 @@ func (s VisitorState) String() string {
 type Place struct {
 	Visitor string
 	State   VisitorState
-	// Seq is the visitor's number in the zone's queue, assigned by the
-	// store at registration (1 for the first); 0 for direct entry.
+	// Seq is the visitor's number in the zone's queue, in the order the
+	// line is let in: assigned by the store at registration (1 for the
+	// first), or, in a zone that has drawn its order (ModeRandomAtOpen),
+	// the number the draw gave the place; 0 for direct entry.
 	Seq uint64
 	// Ahead is the number of places in line before this one (0: next). It
 	// counts visitors who may have abandoned and will be skipped when
-	// reached, so it never underestimates. 0 unless waiting.
+	// reached, so it never underestimates. 0 unless waiting. While a
+	// ModeRandomAtOpen zone has not drawn yet, it counts every other place
+	// in line: the most it can be after the draw.
 	Ahead int64
+	// Undrawn is set for a waiting place in a ModeRandomAtOpen zone that
+	// has not drawn its order yet: Seq is the arrival number, and the
+	// draw at the opening decides the place.
+	Undrawn bool
 	// Arrived is when the place was taken (store clock).
 	Arrived time.Time
 	// LastSeen is the visitor's last heartbeat (Register or Heartbeat).
@@ -220,6 +239,7 @@ type ZoneStats struct {
 	HeadSeq       uint64    // Seq of the next visitor in line (0: empty)
 	FeedSeq       uint64    // Seq of the latest event in the feed
 	LastAdmit     time.Time // last admission or direct entry
+	Draw          Draw      // the zone's draw, once made (ModeRandomAtOpen)
 }
 
 // EventKind says what an Event records.
@@ -234,6 +254,7 @@ const (
 	EventExpired                        // slot leaked at its deadline
 	EventAbandoned                      // waiting visitor skipped
 	EventResync                         // the Room's feed reader skipped trimmed events; drop caches (never stored)
+	EventDrawn                          // the line's order drawn (ModeRandomAtOpen; Stats has the Draw); Visitor empty
 )
 
 func (k EventKind) String() string {
@@ -254,6 +275,8 @@ func (k EventKind) String() string {
 		return "abandoned"
 	case EventResync:
 		return "resync"
+	case EventDrawn:
+		return "drawn"
 	}
 	return "unknown"
 }

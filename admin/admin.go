@@ -34,7 +34,7 @@
 // PATCH takes any of the zone's settings: capacity, admit_per_second,
 // session, claim_window, abandon_after and data_ttl (durations as Go
 // writes them: "90s", "10m"), opens_at and closes_at (RFC 3339, "" for
-// none), mode ("fifo", "passthrough", "reject") and max_waiting. A change
+// none), mode ("fifo", "passthrough", "reject", "random") and max_waiting. A change
 // is stored and every instance applies it from the change feed; lowering
 // capacity evicts nobody. Settings no Room would take (capacity 0, a rate
 // over 1e9 per second, a sale that closes before it opens) are refused

@@ -166,7 +166,7 @@ func TestPatch(t *testing.T) {
 		{`{"session": "soon"}`, 400, "session must be a positive duration"},
 		{`{"opens_at": "tomorrow"}`, 400, "opens_at must be an RFC 3339 instant"},
 		{`{"opens_at": "2026-03-01T13:00:00Z"}`, 400, "not after it opens"},
-		{`{"mode": "lottery"}`, 400, "mode must be fifo, passthrough or reject"},
+		{`{"mode": "lottery"}`, 400, "mode must be fifo, passthrough, reject or random"},
 		{`{"max_waiting": -1}`, 400, "max_waiting must not be negative"},
 		{`{}`, 400, "nothing to change"},
 		{`{"capacity": 5} {"capacity": 6}`, 400, "more than one JSON value"},

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/waitroom/waitroom"
@@ -28,14 +29,26 @@ type zoneReport struct {
 
 // liveReport is what a zone holds now.
 type liveReport struct {
-	Waiting       int64   `json:"waiting"`
-	Inside        int     `json:"inside"`
-	AdmittedTotal uint64  `json:"admitted_total"`
-	AdmitRate     float64 `json:"admit_rate"` // per second, over the last 30s
-	Open          bool    `json:"open"`
-	Closed        bool    `json:"closed"`
-	ETASeconds    int64   `json:"eta_seconds"` // for a newcomer
-	PassedThrough uint64  `json:"passed_through"`
+	Waiting       int64       `json:"waiting"`
+	Inside        int         `json:"inside"`
+	AdmittedTotal uint64      `json:"admitted_total"`
+	AdmitRate     float64     `json:"admit_rate"` // per second, over the last 30s
+	Open          bool        `json:"open"`
+	Closed        bool        `json:"closed"`
+	ETASeconds    int64       `json:"eta_seconds"` // for a newcomer
+	PassedThrough uint64      `json:"passed_through"`
+	Draw          *drawReport `json:"draw,omitempty"`
+}
+
+// drawReport is the record of a zone's draw (waitroom.Draw), for an
+// audit: with it each place's drawn number can be recomputed from its
+// arrival number. The seed is a string: JSON numbers lose 64-bit
+// integers.
+type drawReport struct {
+	First uint64 `json:"first"`
+	Count uint64 `json:"count"`
+	Seed  string `json:"seed"`
+	At    string `json:"at"`
 }
 
 // reportOf is the report of z with its figures st (st.Zone empty: none).
@@ -51,6 +64,9 @@ func reportOf(z waitroom.Zone, st waitroom.Stats) zoneReport {
 		r.Live = &liveReport{
 			Waiting: st.Waiting, Inside: st.Inside, AdmittedTotal: st.AdmittedTotal, AdmitRate: st.AdmitRate,
 			Open: st.Open, Closed: st.Closed, ETASeconds: int64(st.ETA.Expected / time.Second), PassedThrough: st.PassedThrough,
+		}
+		if d := st.Draw; d.Drawn() {
+			r.Live.Draw = &drawReport{First: d.First, Count: d.Count, Seed: strconv.FormatUint(d.Seed, 10), At: instant(d.At)}
 		}
 	}
 	return r
@@ -143,7 +159,7 @@ func (p zonePatch) edit() (func(*waitroom.Zone), error) {
 	if p.Mode != nil {
 		m, err := waitroom.ParseMode(*p.Mode)
 		if err != nil {
-			return nil, fmt.Errorf("mode must be fifo, passthrough or reject, got %q", *p.Mode)
+			return nil, fmt.Errorf("mode must be fifo, passthrough, reject or random, got %q", *p.Mode)
 		}
 		steps = append(steps, func(z *waitroom.Zone) { z.Mode = m })
 	}

@@ -306,10 +306,14 @@ func (h *hub) onEvent(ev waitroom.Event) {
 	case waitroom.EventResync:
 		h.resync()
 		return
-	case waitroom.EventZone:
-		// New settings (opening, rate) change every ETA.
+	case waitroom.EventZone, waitroom.EventDrawn:
+		// New settings (opening, rate) change every ETA; a draw gives
+		// every place a new number, so the passed mark starts again.
 		h.mu.RLock()
 		if pz := h.zones[ev.Zone]; pz != nil {
+			if ev.Kind == waitroom.EventDrawn {
+				pz.passed.Store(0)
+			}
 			for w := range pz.watchers {
 				w.signal(flagStatus)
 			}

@@ -213,6 +213,11 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 		}
 		return tx
 	}
+	if storekit.DrawDue(m.st, m.draw.Drawn(), n, time.Millisecond) {
+		if err := s.drawLine(ctx, tx, n); err != nil {
+			return x, nil, err
+		}
+	}
 	if !m.openAt(n) || limit <= 0 {
 		return x, changed(), nil
 	}
@@ -235,7 +240,7 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 		} else {
 			size = min(size, hint-cur+1) // no more than the line held last time
 		}
-		entries, visitors, t, err := s.readPlaces(ctx, k, cur, size, tail == math.MaxUint64)
+		entries, visitors, t, err := s.readPlaces(ctx, k, m.draw, cur, size, tail == math.MaxUint64)
 		if err != nil {
 			return x, nil, err
 		}
@@ -249,6 +254,7 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 		}
 		for seq := cur; seq < cur+size; seq++ {
 			en := entries[seq]
+			arrival := m.draw.Arrival(seq)
 			full := admitted >= allowed
 			switch {
 			case en == nil:
@@ -258,9 +264,9 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 				if full || tx.room() < 1 {
 					return x, changed(), nil
 				}
-				it := k.entry(seq)
+				it := k.entry(arrival)
 				it[qHole], it[attrTTL] = boolean(true), num(s.expires(m.st, now))
-				tx.put(kindEntry, int(seq), it, "attribute_not_exists(pk)", nil)
+				tx.put(kindEntry, int(arrival), it, "attribute_not_exists(pk)", nil)
 				m.head = seq
 				continue
 			case en.bool(qHole):
@@ -274,7 +280,7 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 			id := en.str(qVisitor)
 			vit := visitors[keyID(k.visitor(id))]
 			v := decodeVisitor(id, vit)
-			if vit == nil || v.seq != seq || v.state != waitroom.StateWaiting {
+			if vit == nil || v.seq != arrival || v.state != waitroom.StateWaiting {
 				m.head = seq // the place ended without a mark (its data expired)
 				continue
 			}
@@ -287,9 +293,9 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 					return x, changed(), nil
 				}
 				cond := fmt.Sprintf("%s = %s AND %s = %s AND %s < %s", e.n(vState), e.v(str(stWaiting)),
-					e.n(vSeq), e.v(unum(seq)), e.n(vLastSeen), e.v(num(n-m.st.AbandonAfter.Milliseconds())))
-				tx.del(kindVisitor, int(seq), k.visitor(id), cond, e)
-				tx.event(waitroom.Event{Kind: waitroom.EventAbandoned, Visitor: id, QueueSeq: seq})
+					e.n(vSeq), e.v(unum(arrival)), e.n(vLastSeen), e.v(num(n-m.st.AbandonAfter.Milliseconds())))
+				tx.del(kindVisitor, int(arrival), k.visitor(id), cond, e)
+				tx.event(waitroom.Event{Kind: waitroom.EventAbandoned, Visitor: id, QueueSeq: arrival})
 				x.Abandoned++
 				m.head = seq
 				continue
@@ -300,10 +306,10 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 			token, until := storekit.NewID(), n+m.st.ClaimWindow.Milliseconds()
 			upd := e.set(vState, str(stAdmitted), vToken, str(token), vUntil, num(until),
 				attrTTL, num(s.expires(m.st, unixMS(until))))
-			cond := fmt.Sprintf("%s = %s AND %s = %s", e.n(vState), e.v(str(stWaiting)), e.n(vSeq), e.v(unum(seq)))
-			tx.update(kindVisitor, int(seq), k.visitor(id), upd, cond, e)
-			s.addSlot(tx, id, seq, token, until)
-			tx.event(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: id, QueueSeq: seq, TokenID: token, SlotUntil: unixMS(until)})
+			cond := fmt.Sprintf("%s = %s AND %s = %s", e.n(vState), e.v(str(stWaiting)), e.n(vSeq), e.v(unum(arrival)))
+			tx.update(kindVisitor, int(arrival), k.visitor(id), upd, cond, e)
+			s.addSlot(tx, id, arrival, token, until)
+			tx.event(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: id, QueueSeq: arrival, TokenID: token, SlotUntil: unixMS(until)})
 			x.Admitted = append(x.Admitted, waitroom.Admission{Visitor: id, Seq: seq, Slot: waitroom.Slot{TokenID: token, Until: unixMS(until)}})
 			admitted++
 			m.head = seq
@@ -313,15 +319,35 @@ func (s *Store) planExchange(ctx context.Context, m *meta, now time.Time, limit 
 	return x, changed(), nil
 }
 
-// readPlaces reads the queue entries of seqs [first, first+n), with the
-// tail counter if withTail, and then the visitor items the entries name.
+// drawLine adds the zone's draw at now (ms) to tx (see waitroom.Draw): the
+// places after the head up to the tail counter, read now; a registration
+// that takes a number after this read queues behind the drawn places.
+func (s *Store) drawLine(ctx context.Context, tx *txn, now int64) error {
+	m := tx.m
+	tail, err := s.readTail(ctx, m)
+	if err != nil {
+		return err
+	}
+	s.setTailHint(m.st.Name, tail)
+	m.draw = waitroom.Draw{First: tail + 1, Seed: storekit.NewSeed(), At: unixMS(now)}
+	if tail > m.head {
+		m.draw.First, m.draw.Count = m.head+1, tail-m.head
+	}
+	tx.event(waitroom.Event{Kind: waitroom.EventDrawn})
+	return nil
+}
+
+// readPlaces reads the queue entries of the queue numbers [first,
+// first+n) (by their arrival numbers under the draw d), with the tail
+// counter if withTail, and then the visitor items the entries name; the
+// entries are keyed by queue number.
 // The tail is read in the same request as the entries, not at the same
 // instant: an entry found missing below it may be a registration still
 // being written, which the exchanger then makes take a new number.
-func (s *Store) readPlaces(ctx context.Context, k zkeys, first, n uint64, withTail bool) (map[uint64]item, map[string]item, uint64, error) {
+func (s *Store) readPlaces(ctx context.Context, k zkeys, d waitroom.Draw, first, n uint64, withTail bool) (map[uint64]item, map[string]item, uint64, error) {
 	keys := make([]map[string]types.AttributeValue, 0, n+1)
 	for seq := first; seq < first+n; seq++ {
-		keys = append(keys, k.entry(seq))
+		keys = append(keys, k.entry(d.Arrival(seq)))
 	}
 	if withTail {
 		keys = append(keys, k.tail())
@@ -338,7 +364,7 @@ func (s *Store) readPlaces(ctx context.Context, k zkeys, first, n uint64, withTa
 	var vkeys []map[string]types.AttributeValue
 	seen := make(map[string]bool)
 	for seq := first; seq < first+n; seq++ {
-		it := got[keyID(k.entry(seq))]
+		it := got[keyID(k.entry(d.Arrival(seq)))]
 		if it == nil {
 			continue
 		}

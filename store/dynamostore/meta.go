@@ -29,10 +29,11 @@ type meta struct {
 	creditAt  int64   // ms
 	admitted  uint64  // admissions and direct entries so far
 	lastAdmit int64   // ms
-	head      uint64  // every place with Seq <= head has left the line
-	released  int64   // places after head given up by Release, not yet passed
-	nextLeak  int64   // ms; every slot's deadline is at or after it
-	ttl       int64   // epoch seconds
+	head      uint64  // every place with a queue number <= head has left the line
+	draw      waitroom.Draw
+	released  int64 // places after head given up by Release, not yet passed
+	nextLeak  int64 // ms; every slot's deadline is at or after it
+	ttl       int64 // epoch seconds
 }
 
 // Attribute names of the zone item.
@@ -61,6 +62,10 @@ const (
 	mReleased  = "rel"
 	mNextLeak  = "nx"
 	mItemVer   = "mv"
+	mDrawFirst = "dwf"
+	mDrawCount = "dwc"
+	mDrawSeed  = "dws"
+	mDrawAt    = "dwa"
 )
 
 func decodeMeta(zone string, it item) meta {
@@ -93,7 +98,17 @@ func decodeMeta(zone string, it item) meta {
 		released:  it.int(mReleased),
 		nextLeak:  it.int(mNextLeak),
 		ttl:       it.int(attrTTL),
+		draw:      decodeDraw(it),
 	}
+}
+
+// decodeDraw reads the zone item's draw, zero if none was made.
+func decodeDraw(it item) waitroom.Draw {
+	at := it.int(mDrawAt)
+	if at == 0 {
+		return waitroom.Draw{}
+	}
+	return waitroom.Draw{First: it.uint(mDrawFirst), Count: it.uint(mDrawCount), Seed: it.uint(mDrawSeed), At: unixMS(at)}
 }
 
 // settings returns the attribute/value pairs of the zone's settings.
@@ -115,6 +130,8 @@ func (m *meta) counters() []any {
 		mCreditAt, num(m.creditAt), mAdmitted, unum(m.admitted), mLastAdmit, num(m.lastAdmit),
 		mHead, unum(m.head), mReleased, num(m.released), mNextLeak, num(m.nextLeak),
 		attrTTL, num(m.ttl),
+		mDrawFirst, unum(m.draw.First), mDrawCount, unum(m.draw.Count), mDrawSeed, unum(m.draw.Seed),
+		mDrawAt, num(ms(m.draw.At)),
 	}
 }
 
@@ -126,6 +143,11 @@ func (m *meta) openAt(now int64) bool { return m.st.OpenAt(unixMS(now)) }
 // accrue counts the credit at now, in ms (storekit.Accrue).
 func (m *meta) accrue(now int64) {
 	m.credit, m.creditAt = storekit.Accrue(m.st, m.credit, m.creditAt, now, time.Millisecond)
+}
+
+// undrawn reports whether the zone is to draw its order and has not.
+func (m *meta) undrawn() bool {
+	return m.st.Mode == waitroom.ModeRandomAtOpen && !m.draw.Drawn()
 }
 
 // waiting counts the places in line given the tail counter: every place

@@ -91,7 +91,7 @@ func (s *Store) Head(ctx context.Context, zone string, n int, now time.Time) ([]
 		if tail != math.MaxUint64 {
 			size = min(size, tail-cur+1)
 		}
-		entries, visitors, t, err := s.readPlaces(ctx, k, cur, size, tail == math.MaxUint64)
+		entries, visitors, t, err := s.readPlaces(ctx, k, m.draw, cur, size, tail == math.MaxUint64)
 		if err != nil {
 			return nil, err
 		}
@@ -109,10 +109,10 @@ func (s *Store) Head(ctx context.Context, zone string, n int, now time.Time) ([]
 			}
 			id := en.str(qVisitor)
 			v := decodeVisitor(id, visitors[keyID(k.visitor(id))])
-			if visitors[keyID(k.visitor(id))] == nil || v.seq != seq || v.state != waitroom.StateWaiting {
+			if visitors[keyID(k.visitor(id))] == nil || v.seq != m.draw.Arrival(seq) || v.state != waitroom.StateWaiting {
 				continue
 			}
-			out = append(out, v.place(&m))
+			out = append(out, v.place(&m, tail))
 		}
 		cur += size
 	}

@@ -76,13 +76,19 @@ func (v visitorRec) slotLive(now int64) bool {
 	return (v.state == waitroom.StateAdmitted || v.state == waitroom.StateInside) && v.until > now
 }
 
-func (v visitorRec) place(m *meta) waitroom.Place {
+// place describes the record in the zone m, whose tail counter was tail
+// when last read: its Seq is its queue number (its arrival number, or the
+// number a draw gave it).
+func (v visitorRec) place(m *meta, tail uint64) waitroom.Place {
 	p := waitroom.Place{
-		Visitor: v.id, State: v.state, Seq: v.seq,
+		Visitor: v.id, State: v.state, Seq: m.draw.Number(v.seq),
 		Arrived: unixMS(v.arrived), LastSeen: unixMS(v.lastSeen),
 	}
 	if v.state == waitroom.StateWaiting {
-		p.Ahead = m.ahead(v.seq)
+		p.Ahead, p.Undrawn = m.ahead(p.Seq), m.undrawn()
+		if p.Undrawn {
+			p.Ahead = max(m.waiting(max(tail, v.seq))-1, 0)
+		}
 	} else {
 		p.Slot = waitroom.Slot{TokenID: v.token, Until: unixMS(v.until)}
 	}
@@ -178,7 +184,8 @@ func (s *Store) Position(ctx context.Context, zone, visitor string, now time.Tim
 	if !ok || !v.holds(now.UnixMilli()) {
 		return waitroom.Place{}, storekit.NotQueued(zone, visitor)
 	}
-	return v.place(&m), nil
+	tail, _ := s.tailHint(zone)
+	return v.place(&m, tail), nil
 }
 
 // Heartbeat records now as the waiting visitor's last heartbeat (see

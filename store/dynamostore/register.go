@@ -146,7 +146,8 @@ func (s *Store) registerBatch(ctx context.Context, zone string, batch []*regReq)
 			}
 			v.lastSeen = n
 		}
-		q.place = v.place(&m)
+		tail, _ := s.tailHint(zone)
+		q.place = v.place(&m, tail)
 	}
 	if fresh, err = s.capLine(ctx, &m, fresh); err != nil {
 		fail(err, fresh)
@@ -221,10 +222,7 @@ func (s *Store) writePlaces(ctx context.Context, m *meta, qs []*regReq) ([]*regR
 	if err == nil {
 		for _, q := range qs {
 			n := q.now.UnixMilli()
-			q.place = waitroom.Place{
-				State: waitroom.StateWaiting, Seq: q.seq, Ahead: m.ahead(q.seq),
-				Arrived: unixMS(n), LastSeen: unixMS(n),
-			}
+			q.place = visitorRec{state: waitroom.StateWaiting, seq: q.seq, arrived: n, lastSeen: n}.place(m, q.seq)
 		}
 		return nil, nil
 	}
@@ -249,7 +247,7 @@ func (s *Store) writePlaces(ctx context.Context, m *meta, qs []*regReq) ([]*regR
 				continue
 			}
 			if ok && v.holds(q.now.UnixMilli()) {
-				q.place = v.place(m)
+				q.place = v.place(m, q.seq)
 				continue
 			}
 			again = append(again, q)

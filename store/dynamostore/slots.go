@@ -255,15 +255,15 @@ func (s *Store) visitorWrite(ctx context.Context, zone, visitor, op string,
 	return false, nil
 }
 
-// leaveLine adds to tx what the waiting place seq of visitor leaving the
-// line changes: the head moves past it if it is next, else its queue
-// entry is marked released.
+// leaveLine adds to tx what the waiting place of visitor with arrival
+// number seq leaving the line changes: the head moves past it if it is
+// next, else its queue entry is marked released.
 func (s *Store) leaveLine(ctx context.Context, tx *txn, visitor string, seq uint64) error {
 	m := tx.m
-	switch {
-	case seq == m.head+1:
-		return s.passReleased(ctx, m, seq)
-	case seq > m.head:
+	switch q := m.draw.Number(seq); {
+	case q == m.head+1:
+		return s.passReleased(ctx, m, q)
+	case q > m.head:
 		e := newExpr()
 		cond := fmt.Sprintf("%s = %s", e.n(qVisitor), e.v(str(visitor)))
 		tx.update(kindEntry, 0, tx.keys.entry(seq), e.set(qReleased, boolean(true)), cond, e)
@@ -272,9 +272,10 @@ func (s *Store) leaveLine(ctx context.Context, tx *txn, visitor string, seq uint
 	return nil
 }
 
-// passReleased moves the head of the line past the place seq (at the head,
-// being released) and past the released places right behind it, so that
-// Ahead and HeadSeq count only places still in line.
+// passReleased moves the head of the line past the place with queue
+// number seq (at the head, being released) and past the released places
+// right behind it, so that Ahead and HeadSeq count only places still in
+// line.
 func (s *Store) passReleased(ctx context.Context, m *meta, seq uint64) error {
 	m.head = seq
 	if m.released <= 0 {
@@ -284,7 +285,7 @@ func (s *Store) passReleased(ctx context.Context, m *meta, seq uint64) error {
 	k := m.keys()
 	keys := make([]map[string]types.AttributeValue, look)
 	for i := range keys {
-		keys[i] = k.entry(seq + 1 + uint64(i))
+		keys[i] = k.entry(m.draw.Arrival(seq + 1 + uint64(i)))
 	}
 	got, err := s.batchGet(ctx, "release", keys)
 	if err != nil {
@@ -332,6 +333,7 @@ func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom
 		AdmittedTotal: m.admitted,
 		FeedSeq:       m.fs,
 		LastAdmit:     unixMS(m.lastAdmit),
+		Draw:          m.draw,
 	}
 	if st.Waiting > 0 {
 		st.HeadSeq = m.head + 1

@@ -69,6 +69,7 @@ func (t *txn) event(ev waitroom.Event) {
 	ev.Seq = t.m.fs
 	ev.Zone = t.m.st.Name
 	ev.At = unixMS(t.now.UnixMilli())
+	ev.QueueSeq = t.m.draw.Number(ev.QueueSeq) // callers give arrival numbers
 	t.evs = append(t.evs, ev)
 	it := t.keys.event(ev.Seq)
 	it[eSeq] = unum(ev.Seq)

@@ -29,6 +29,18 @@ type Option func(*config)
 
 type config struct {
 	feedSize int
+	seed     func() uint64
+}
+
+// WithDrawSeeds makes the keys of the zones' draws (see waitroom.Draw)
+// come from next instead of crypto/rand: for a test or a simulation that
+// must repeat a draw. A nil next is ignored.
+func WithDrawSeeds(next func() uint64) Option {
+	return func(c *config) {
+		if next != nil {
+			c.seed = next
+		}
+	}
 }
 
 // WithFeedSize sets how many events of each zone's change feed are kept;
@@ -75,7 +87,7 @@ var _ waitroom.Store = (*Store)(nil)
 
 // New returns an empty Store.
 func New(opts ...Option) *Store {
-	cfg := config{feedSize: DefaultFeedSize}
+	cfg := config{feedSize: DefaultFeedSize, seed: storekit.NewSeed}
 	for _, o := range opts {
 		if o != nil {
 			o(&cfg)

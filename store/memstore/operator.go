@@ -27,14 +27,14 @@ func (s *Store) Admit(ctx context.Context, zoneName, visitor string, now time.Ti
 	}
 	p := z.at(seq)
 	sl := &slot{
-		visitor: strings.Clone(p.visitor), seq: seq, token: storekit.NewID(), until: n + int64(z.state.ClaimWindow),
+		visitor: strings.Clone(p.visitor), seq: z.number(seq), token: storekit.NewID(), until: n + int64(z.state.ClaimWindow),
 		arrived: p.arrived, lastSeen: p.lastSeen,
 	}
 	z.leave(seq)
 	z.addSlot(sl)
 	z.admittedTotal++
 	z.lastAdmit = max(z.lastAdmit, n)
-	z.emit(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: sl.visitor, QueueSeq: seq, TokenID: sl.token, SlotUntil: unix(sl.until)}, n)
+	z.emit(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: sl.visitor, QueueSeq: sl.seq, TokenID: sl.token, SlotUntil: unix(sl.until)}, n)
 	return sl.public(), nil
 }
 
@@ -49,8 +49,9 @@ func (s *Store) Head(ctx context.Context, zoneName string, n int, now time.Time)
 	n = storekit.HeadCount(n)
 	out := make([]waitroom.Place, 0, min(n, len(z.waiting)))
 	for seq := z.head; seq < z.nextSeq && len(out) < n && len(z.waiting) > 0; seq++ {
-		if p := z.at(seq); p.visitor != "" {
-			out = append(out, z.waitingPlace(seq, p))
+		arrival := z.draw.Arrival(seq)
+		if p := z.at(arrival); p.visitor != "" {
+			out = append(out, z.waitingPlace(arrival, p))
 		}
 	}
 	return out, nil

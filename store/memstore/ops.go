@@ -110,19 +110,24 @@ func (z *zone) register(visitor string, n int64) (waitroom.Place, error) {
 	return z.waitingPlace(seq, z.at(seq)), nil
 }
 
-// waitingPlace describes the waiting place p with Seq seq. Ahead counts
+// waitingPlace describes the waiting place p with arrival number seq. Ahead counts
 // every place still in line before it, including visitors who have
 // abandoned but not yet been skipped; places released before it are not
 // counted once the head has passed them, and may be until then.
 func (z *zone) waitingPlace(seq uint64, p *place) waitroom.Place {
-	return waitroom.Place{
+	q := z.number(seq)
+	pl := waitroom.Place{
 		Visitor:  p.visitor,
 		State:    waitroom.StateWaiting,
-		Seq:      seq,
-		Ahead:    int64(seq - z.headSeq()),
+		Seq:      q,
+		Ahead:    int64(q - z.headSeq()),
 		Arrived:  unix(p.arrived),
 		LastSeen: unix(p.lastSeen),
 	}
+	if z.undrawn() {
+		pl.Undrawn, pl.Ahead = true, int64(len(z.waiting)-1)
+	}
+	return pl
 }
 
 func slotPlace(sl *slot) waitroom.Place {
@@ -253,6 +258,7 @@ func (s *Store) Exchange(ctx context.Context, zoneName string, now time.Time, li
 	}
 	defer z.mu.Unlock()
 	var x waitroom.Exchange
+	z.drawDue(n, s.cfg.seed)
 	x.Expired = z.leak(n)
 	if !z.openAt(n) {
 		return x, nil
@@ -260,10 +266,11 @@ func (s *Store) Exchange(ctx context.Context, zoneName string, now time.Time, li
 	z.accrue(n)
 	for len(x.Admitted) < limit && len(z.waiting) > 0 && len(z.slots) < z.state.Capacity && z.credit >= 1 {
 		seq := z.headSeq()
-		p := z.at(seq)
+		arrival := z.draw.Arrival(seq)
+		p := z.at(arrival)
 		visitor := p.visitor
 		if z.abandoned(p, n) {
-			z.leave(seq)
+			z.leave(arrival)
 			x.Abandoned++
 			z.emit(waitroom.Event{Kind: waitroom.EventAbandoned, Visitor: visitor, QueueSeq: seq}, n)
 			continue
@@ -272,7 +279,7 @@ func (s *Store) Exchange(ctx context.Context, zoneName string, now time.Time, li
 			visitor: visitor, seq: seq, token: storekit.NewID(), until: n + int64(z.state.ClaimWindow),
 			arrived: p.arrived, lastSeen: p.lastSeen,
 		}
-		z.leave(seq)
+		z.leave(arrival)
 		z.addSlot(sl)
 		z.admitted(n)
 		z.emit(waitroom.Event{Kind: waitroom.EventAdmitted, Visitor: visitor, QueueSeq: seq, TokenID: sl.token, SlotUntil: unix(sl.until)}, n)
@@ -335,7 +342,7 @@ func (z *zone) release(visitor string, n int64) waitroom.VisitorState {
 	if seq, ok := z.waiting[visitor]; ok {
 		v := z.at(seq).visitor
 		z.leave(seq)
-		z.emit(waitroom.Event{Kind: waitroom.EventReleased, Visitor: v, QueueSeq: seq}, n)
+		z.emit(waitroom.Event{Kind: waitroom.EventReleased, Visitor: v, QueueSeq: z.number(seq)}, n)
 		return waitroom.StateWaiting
 	}
 	sl := z.slots[visitor]
@@ -366,5 +373,6 @@ func (s *Store) Stats(ctx context.Context, zoneName string, now time.Time) (wait
 		HeadSeq:       z.headSeq(),
 		FeedSeq:       z.feed.last,
 		LastAdmit:     unix(z.lastAdmit),
+		Draw:          z.draw,
 	}, nil
 }

@@ -26,15 +26,20 @@ type zone struct {
 	// expiry: the zone's data expires DataTTL after max(lastWrite, ClosesAt).
 	lastWrite int64
 
-	// queue: the places with Seq first.. in chunks of chunkSize; places
-	// before head have left the line, and chunks wholly before it are
-	// dropped. nextSeq is the Seq the next registration gets.
+	// queue: the places with arrival numbers first.. in chunks of
+	// chunkSize, in arrival order; nextSeq is the number the next
+	// registration gets. The line's order is that of the queue numbers
+	// (draw.Number of the arrival number; the arrival number itself
+	// unless a draw renumbered it): head is the queue number of the first
+	// place in line, every number below it has left, and chunks wholly
+	// below every place still in line are dropped.
 	chunks  []*chunk
 	spare   *chunk // a dropped chunk kept for reuse: no allocation at steady state
 	first   uint64
 	head    uint64
 	nextSeq uint64
-	waiting map[string]uint64 // visitor -> Seq, for places still in line
+	waiting map[string]uint64 // visitor -> arrival number, for places still in line
+	draw    waitroom.Draw     // the order drawn at the opening (ModeRandomAtOpen)
 
 	// bucket: one slot per admitted or inside visitor, including slots past
 	// their deadline not yet found (they count as free).
@@ -150,11 +155,15 @@ func (z *zone) headSeq() uint64 {
 	return z.head
 }
 
-// at returns the queue entry with Seq seq; first <= seq < nextSeq.
+// at returns the queue entry with arrival number seq; first <= seq <
+// nextSeq.
 func (z *zone) at(seq uint64) *place {
 	off := seq - z.first
 	return &z.chunks[off/chunkSize][off%chunkSize]
 }
+
+// number returns the queue number of the place that arrived seq-th.
+func (z *zone) number(seq uint64) uint64 { return z.draw.Number(seq) }
 
 // push appends a place for visitor and returns its Seq.
 func (z *zone) push(visitor string, now int64) uint64 {
@@ -183,12 +192,17 @@ func (z *zone) leave(seq uint64) {
 }
 
 // advance moves the head past places that are gone and drops the chunks
-// the head has left behind.
+// the line has left behind: while the head is in the drawn numbers, every
+// drawn place may still be in line.
 func (z *zone) advance() {
-	for z.head < z.nextSeq && z.at(z.head).visitor == "" {
+	for z.head < z.nextSeq && z.at(z.draw.Arrival(z.head)).visitor == "" {
 		z.head++
 	}
-	for z.head-z.first >= chunkSize {
+	low := z.head
+	if d := z.draw; d.Count > 1 && low >= d.First && low-d.First < d.Count {
+		low = d.First
+	}
+	for low-z.first >= chunkSize {
 		c := z.chunks[0]
 		*c = chunk{}
 		z.spare = c
@@ -196,6 +210,26 @@ func (z *zone) advance() {
 		z.chunks = z.chunks[1:]
 		z.first += chunkSize
 	}
+}
+
+// drawDue draws the line's order at now if the zone must (see
+// waitroom.Draw): the places from the head to the back of the line.
+func (z *zone) drawDue(now int64, seed func() uint64) {
+	if !storekit.DrawDue(z.state, z.draw.Drawn(), now, time.Nanosecond) {
+		return
+	}
+	first := z.nextSeq
+	if len(z.waiting) > 0 {
+		first = z.head
+	}
+	z.draw = waitroom.Draw{First: first, Count: z.nextSeq - first, Seed: seed(), At: unix(now)}
+	z.advance() // the first drawn number may be a place gone
+	z.emit(waitroom.Event{Kind: waitroom.EventDrawn}, now)
+}
+
+// undrawn reports whether the zone is to draw its order and has not.
+func (z *zone) undrawn() bool {
+	return z.state.Mode == waitroom.ModeRandomAtOpen && !z.draw.Drawn()
 }
 
 // abandoned reports whether p has not been seen for longer than

@@ -136,6 +136,7 @@ func placeReply(res []any, zone, visitor string) (waitroom.Place, error) {
 		Ahead:    r.int(2),
 		Arrived:  micros(r.int(3)),
 		LastSeen: micros(r.int(4)),
+		Undrawn:  r.int(7) != 0,
 	}
 	if p.State != waitroom.StateWaiting {
 		p.Slot = waitroom.Slot{TokenID: r.str(5), Until: micros(r.int(6))}
@@ -222,7 +223,8 @@ func (s *Store) Exchange(ctx context.Context, zone string, now time.Time, limit 
 	if zone == "" {
 		return waitroom.Exchange{}, storekit.NotFound(zone)
 	}
-	res, err := s.run(ctx, scriptExchange, zone, s.nowArg(now), limit, storekit.NewID(), MaxSkipsPerExchange)
+	res, err := s.run(ctx, scriptExchange, zone, s.nowArg(now), limit, storekit.NewID(), MaxSkipsPerExchange,
+		strconv.FormatUint(storekit.NewSeed(), 10))
 	if err != nil {
 		return waitroom.Exchange{}, err
 	}
@@ -350,6 +352,13 @@ func (s *Store) Stats(ctx context.Context, zone string, now time.Time) (waitroom
 		HeadSeq:       uint64(r.int(3)),
 		FeedSeq:       uint64(r.int(4)),
 		LastAdmit:     micros(r.int(5)),
+	}
+	if at := r.int(9); at != 0 {
+		seed, err := strconv.ParseUint(r.str(8), 10, 64)
+		if err != nil {
+			return waitroom.ZoneStats{}, unexpected(res)
+		}
+		st.Draw = waitroom.Draw{First: uint64(r.int(6)), Count: uint64(r.int(7)), Seed: seed, At: micros(at)}
 	}
 	if r.err != nil {
 		return waitroom.ZoneStats{}, r.err

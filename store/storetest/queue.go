@@ -70,7 +70,7 @@ func testInvalidZone(t *testing.T, s waitroom.Store) {
 		{"a negative capacity", func(z *waitroom.ZoneState) { z.Capacity = -1 }},
 		{"a negative rate", func(z *waitroom.ZoneState) { z.AdmitPerSecond = -1 }},
 		{"a negative session", func(z *waitroom.ZoneState) { z.Session = -time.Second }},
-		{"an unknown mode", func(z *waitroom.ZoneState) { z.Mode = waitroom.ModeReject + 1 }},
+		{"an unknown mode", func(z *waitroom.ZoneState) { z.Mode = waitroom.ModeRandomAtOpen + 1 }},
 		{"a negative max waiting", func(z *waitroom.ZoneState) { z.MaxWaiting = -1 }},
 	} {
 		st := Zone(ZoneName("inv"))

@@ -17,7 +17,7 @@ redis.call('ZREM', KL, v)
 r.st, r.tok, r.til = 'a', ARGV[4], now + z.claim
 redis.call('HSET', KV, v, record(r))
 redis.call('ZADD', KS, r.til, v)
-if r.seq == z.head then newHead(z) end
+if number(z, r.seq) == z.head then newHead(z) end
 -- An admission, but not the rate's: no credit is spent.
 set(z, 'total', z.total + 1)
 if now > z.last then set(z, 'last', now) end

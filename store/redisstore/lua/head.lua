@@ -5,8 +5,8 @@ local now = clock()
 local z = load(now, 'head')
 if not z then return {'NOZONE'} end
 local out = {'OK'}
-local first = redis.call('ZRANGE', KL, 0, tonumber(ARGV[3]) - 1)
-for _, v in ipairs(first) do
+local n = tonumber(ARGV[3])
+local function add(v)
   local r = parse(redis.call('HGET', KV, v))
   if r and r.st == 'w' then
     local p = place(z, r)
@@ -14,4 +14,18 @@ for _, v in ipairs(first) do
     out[#out + 1] = p
   end
 end
+local from = 0
+if inDraw(z, z.head) then
+  -- Drawn numbers first, in their order, as far as a walk goes.
+  local q, stop = z.head, z.dfirst + z.dcount
+  for _ = 1, n + MAX_WALK do
+    if q >= stop or #out > n then break end
+    local v = inLine(z, q)
+    if v then add(v) end
+    q = q + 1
+  end
+  if q < stop then return out end
+  from = stop
+end
+for _, v in ipairs(redis.call('ZRANGEBYSCORE', KL, from, '+inf', 'LIMIT', 0, n - (#out - 1))) do add(v) end
 return out

@@ -16,16 +16,18 @@ local function clock()
 end
 
 -- load reads the zone's data deadline (dl), data TTL, closing instant,
--- mode, pause flag and cap on waiting places (maxw), and the fields named,
--- as numbers (rate also as text, ratestr). It returns nil if the zone was
+-- mode, pause flag, cap on waiting places (maxw) and draw (dfirst, dcount,
+-- dseed, dat), and the fields named, as numbers (rate also as text,
+-- ratestr; the draw's seed only as text). It returns nil if the zone was
 -- never put or its data has expired at now.
 local function load(now, ...)
-  local names = {'dl', 'ttl', 'close', 'mode', 'pause', 'maxw', ...}
+  local names = {'dl', 'ttl', 'close', 'mode', 'pause', 'maxw', 'dfirst', 'dcount', 'dseed', 'dat', ...}
   local v = redis.call('HMGET', KZ, unpack(names))
   if not v[1] then return nil end
   local z = {dirty = {}}
   for i, f in ipairs(names) do
     if f == 'name' then z.name = v[i]
+    elseif f == 'dseed' then z.dseed = v[i] or '0'
     else
       z[f] = tonumber(v[i]) or 0
       if f == 'rate' then z.ratestr = v[i] end
@@ -47,6 +49,7 @@ local function save(z)
   for f in pairs(z.dirty) do
     args[#args + 1] = f
     if f == 'credit' then args[#args + 1] = string.format('%.17g', z.credit)
+    elseif f == 'dseed' then args[#args + 1] = z.dseed
     else args[#args + 1] = int(z[f]) end
   end
   z.dirty = {}
@@ -75,8 +78,59 @@ local function burst(z)
   return b
 end
 
--- MODE_REJECT is waitroom.ModeReject.
-local MODE_REJECT = 2
+-- MODE_REJECT and MODE_RANDOM are waitroom.ModeReject and
+-- waitroom.ModeRandomAtOpen.
+local MODE_REJECT, MODE_RANDOM = 2, 3
+
+-- The draw mirrors waitroom.Draw: the numbers dfirst .. dfirst+dcount-1
+-- are permuted by a Feistel network of DRAW_ROUNDS rounds keyed by SHA-1
+-- of "seed:round:half" (its first 52 bits, which a double holds), walked
+-- until it lands among them. storetest's Draw tests pin it to the Go one.
+local DRAW_ROUNDS = 10
+
+local function drawHash(seed, i, x)
+  return tonumber(string.sub(redis.sha1hex(seed .. ':' .. int(i) .. ':' .. int(x)), 1, 13), 16)
+end
+
+local function feistel(seed, x, bits, forward)
+  local lo = math.floor(bits / 2)
+  local ml, mr = 2 ^ (bits - lo), 2 ^ lo
+  local l, r = math.floor(x / mr), x % mr
+  local from, to, step = 0, DRAW_ROUNDS - 1, 1
+  if not forward then from, to, step = DRAW_ROUNDS - 1, 0, -1 end
+  for i = from, to, step do
+    if i % 2 == 0 then
+      local f = drawHash(seed, i, r) % ml
+      if forward then l = (l + f) % ml else l = (l - f) % ml end
+    else
+      local f = drawHash(seed, i, l) % mr
+      if forward then r = (r + f) % mr else r = (r - f) % mr end
+    end
+  end
+  return l * mr + r
+end
+
+-- inDraw reports whether n is one of the drawn numbers.
+local function inDraw(z, n)
+  return z.dcount > 1 and n >= z.dfirst and n - z.dfirst < z.dcount
+end
+
+local function permute(z, n, forward)
+  if not inDraw(z, n) then return n end
+  local bits = 2
+  while 2 ^ bits < z.dcount do bits = bits + 1 end
+  local x = n - z.dfirst
+  repeat x = feistel(z.dseed, x, bits, forward) until x < z.dcount
+  return z.dfirst + x
+end
+
+-- number is the queue number of the place that arrived a-th
+-- (waitroom.Draw.Number); arrival its inverse.
+local function number(z, a) return permute(z, a, true) end
+local function arrival(z, q) return permute(z, q, false) end
+
+-- undrawn reports whether the zone is to draw its order and has not.
+local function undrawn(z) return z.mode == MODE_RANDOM and z.dat == 0 end
 
 -- openAt mirrors waitroom.ZoneState.OpenAt (z: 'open').
 local function openAt(z, now)
@@ -107,10 +161,13 @@ end
 
 -- Event kinds, as waitroom.EventKind.
 local EV_ZONE, EV_ADMITTED, EV_ENTERED, EV_CLAIMED, EV_RELEASED, EV_EXPIRED, EV_ABANDONED = 1, 2, 3, 4, 5, 6, 7
+local EV_DRAWN = 9
 
 -- emit appends one event to the zone's feed with the next gap-free Seq,
--- as stream id <seq>-0. The new feed seq is written by touch.
+-- as stream id <seq>-0. The new feed seq is written by touch. qseq is the
+-- visitor's arrival number; the event carries its queue number.
 local function emit(z, now, kind, visitor, qseq, token, untl, ver)
+  if qseq then qseq = number(z, qseq) end
   if not z.fseq then z.fseq = tonumber(redis.call('HGET', KZ, 'fseq')) end
   set(z, 'fseq', z.fseq + 1)
   local a = {'XADD', KF, 'MAXLEN', '~', ARGV[2], int(z.fseq) .. '-0', 'k', kind, 't', int(now)}
@@ -141,20 +198,83 @@ local function record(r)
   return string.format('%s %d %d %d %s %d', r.st, r.seq, r.arr, r.seen, r.tok, r.til)
 end
 
--- newHead finds the first place in line after the head left; 0 if nobody
--- waits. The zone's head field always holds it.
+-- The line zset scores each place by its arrival number. The zone's head
+-- field holds the queue number of the first place in line (0 if nobody
+-- waits): the lowest score, or, while it is among the drawn numbers, the
+-- first drawn number whose place is still in line, found by walking them
+-- in order. A walk stops after MAX_WALK numbers of places gone; the head
+-- then rests on a gone number, at or before the first in line (so Ahead
+-- only overestimates), and the next walk goes on from there.
+local MAX_WALK = 1000
+
+-- inLine returns the visitor holding the place with queue number q in a
+-- drawn line, or nil if that place is gone.
+local function inLine(z, q)
+  local a = arrival(z, q)
+  return redis.call('ZRANGEBYSCORE', KL, a, a, 'LIMIT', 0, 1)[1]
+end
+
+-- newHead finds the first place in line from the head on, after places
+-- left; it reports false if a walk stopped short.
 local function newHead(z)
+  if inDraw(z, z.head) then
+    local q, stop = z.head, z.dfirst + z.dcount
+    for _ = 1, MAX_WALK do
+      if q >= stop then break end
+      if inLine(z, q) then set(z, 'head', q); return true end
+      q = q + 1
+    end
+    if q < stop then set(z, 'head', q); return false end
+  end
   local h = redis.call('ZRANGE', KL, 0, 0, 'WITHSCORES')
   if #h == 0 then set(z, 'head', 0) else set(z, 'head', tonumber(h[2])) end
+  return true
+end
+
+-- takeHead removes the first place in line from the line zset and
+-- returns its visitor and arrival number; nil if the head rests on a
+-- place gone (newHead then moves on).
+local function takeHead(z)
+  if inDraw(z, z.head) then
+    local v = inLine(z, z.head)
+    if not v then return nil end
+    redis.call('ZREM', KL, v)
+    return v, arrival(z, z.head)
+  end
+  local p = redis.call('ZPOPMIN', KL)
+  if #p == 0 then return nil end
+  return p[1], tonumber(p[2])
+end
+
+-- draw makes the zone's draw at now with seed (text): the places from the
+-- head to the back of the line, appending EventDrawn.
+local function draw(z, now, seed)
+  local first = z.qseq + 1
+  if z.head ~= 0 then first = z.head end
+  set(z, 'dfirst', first)
+  set(z, 'dcount', z.qseq + 1 - first)
+  z.dseed = seed
+  z.dirty.dseed = true
+  set(z, 'dat', now)
+  if z.head ~= 0 then newHead(z) end -- the first drawn number may be a place gone
+  emit(z, now, EV_DRAWN)
 end
 
 local STATE = {w = 1, a = 2, i = 3}
 
--- place is the reply describing a visitor with record r.
+-- place is the reply describing a visitor with record r: its state,
+-- queue number, places ahead, arrival, last heartbeat, token, deadline,
+-- and 1 if its place awaits the draw.
 local function place(z, r)
-  local ahead = 0
-  if r.st == 'w' then ahead = r.seq - z.head end
-  return {'OK', STATE[r.st], r.seq, ahead, r.arr, r.seen, r.tok or '', r.til or 0}
+  local q, ahead, wait = number(z, r.seq), 0, 0
+  if r.st == 'w' then
+    if undrawn(z) then
+      ahead, wait = redis.call('ZCARD', KL) - 1, 1
+    else
+      ahead = q - z.head
+    end
+  end
+  return {'OK', STATE[r.st], q, ahead, r.arr, r.seen, r.tok or '', r.til or 0, wait}
 end
 
 -- expire removes v's slot, past its deadline, with EventExpired.
@@ -314,7 +434,7 @@ local function release1(z, now, v)
   if r.st == 'w' then
     redis.call('ZREM', KL, v)
     redis.call('HDEL', KV, v)
-    if r.seq == z.head then newHead(z) end
+    if number(z, r.seq) == z.head then newHead(z) end
     emit(z, now, EV_RELEASED, v, r.seq)
     return {'OK', STATE.w}, false
   end
