@@ -57,7 +57,8 @@
 //
 // A zone's Mode says how visitors get in: [ModeFIFO], the line;
 // [ModePassthrough], straight in; [ModeReject], nobody new (the closed
-// page). Zone.MaxWaiting caps the line. Operators steer a running sale
+// page); [ModeRandomAtOpen], a line drawn at random at the opening, once,
+// auditably ([Draw]). Zone.MaxWaiting caps the line. Operators steer a running sale
 // from any instance: [Room.ChangeZone] (capacity, rate, durations, the
 // sale window, the mode), [Room.Pause] and [Room.Resume], [Room.CloseNow],
 // [Room.LetIn] (one visitor ahead of the line) and [Room.Release] (revoke).

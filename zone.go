@@ -64,9 +64,11 @@ type Zone struct {
 	DataTTL time.Duration
 
 	// Mode says how visitors get in: ModeFIFO (a line in arrival order, the
-	// default), ModePassthrough (no line: everyone goes in) or ModeReject
-	// (nobody new gets in: the closed page). Operators change it at run
-	// time (Room.SetMode).
+	// default), ModePassthrough (no line: everyone goes in), ModeReject
+	// (nobody new gets in: the closed page) or ModeRandomAtOpen (a line
+	// whose places taken before OpensAt are drawn into a random order at
+	// the opening, see Draw). Operators change it at run time
+	// (Room.SetMode).
 	Mode Mode
 
 	// MaxWaiting caps the places in line: a newcomer beyond it sees the
