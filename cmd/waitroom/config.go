@@ -42,10 +42,13 @@ type TLS struct {
 }
 
 // Pages are the app's own waiting and closed pages (html/template files
-// executed with middleware.PageData).
+// executed with middleware.PageData), and the directory of the files they
+// use (styles, images, scripts), served at AssetsPath ahead of every zone.
 type Pages struct {
-	Waiting string `yaml:"waiting"`
-	Closed  string `yaml:"closed"`
+	Waiting    string `yaml:"waiting"`
+	Closed     string `yaml:"closed"`
+	Assets     string `yaml:"assets"`
+	AssetsPath string `yaml:"assets_path"`
 }
 
 // Upstream is an origin the waiting room fronts: the default one
@@ -187,6 +190,20 @@ func (c *Config) check() error {
 			return fmt.Errorf("%s: %w", f.key, err)
 		}
 	}
+	if c.Pages.Assets != "" {
+		if fi, err := os.Stat(c.Pages.Assets); err != nil {
+			return fmt.Errorf("pages.assets: %w", err)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("pages.assets: %s is not a directory", c.Pages.Assets)
+		}
+		if c.Pages.AssetsPath == "" {
+			c.Pages.AssetsPath = "/waitroom-assets/"
+		}
+		p := c.Pages.AssetsPath
+		if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") || len(p) < 3 || waitroom.CanonicalPath(p) != p {
+			return fmt.Errorf("pages.assets_path: %q must be a canonical path that starts and ends with /, such as /waitroom-assets/", p)
+		}
+	}
 	if c.Fail != "closed" && c.Fail != "open" {
 		return fmt.Errorf("fail_policy: %q must be closed or open", c.Fail)
 	}
@@ -235,7 +252,7 @@ func (z Zone) zone() (waitroom.Zone, error) {
 	if z.Mode != "" {
 		m, err := waitroom.ParseMode(z.Mode)
 		if err != nil {
-			return waitroom.Zone{}, fmt.Errorf("mode: %q must be fifo, passthrough or reject", z.Mode)
+			return waitroom.Zone{}, fmt.Errorf("mode: %q must be fifo, passthrough, reject or random", z.Mode)
 		}
 		mode = m
 	}

@@ -73,6 +73,10 @@ func TestBadConfigNamesTheKey(t *testing.T) {
 		{base + "admin: {listen: \":0\"}", "admin.token_env"},
 		{base + "log: {level: loud}", "log.level"},
 		{base + "colour: red", "field colour not found"},
+		{base + "pages: {assets: /no/such/dir}", "pages.assets"},
+		{base + "pages: {assets: /etc/hostname}", "pages.assets"},
+		{base + "pages: {assets: /tmp, assets_path: /x}", "pages.assets_path"},
+		{base + "pages: {assets: /tmp, assets_path: /a/../b/}", "pages.assets_path"},
 	} {
 		_, err := parseConfig([]byte(c.yaml))
 		require.Error(t, err, c.yaml)

@@ -220,6 +220,10 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 	}
 	p.handler = middleware.Wrap(p.room, rp, mo...)
 	closers = append(closers, p.handler.Close)
+	var front http.Handler = p.handler
+	if cfg.Pages.Assets != "" {
+		front = withAssets(front, cfg.Pages.AssetsPath, cfg.Pages.Assets)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -232,7 +236,7 @@ func start(ctx context.Context, cfg *Config, logger *slog.Logger) (*proxy, error
 		}
 	}
 	p.servers = append(p.servers, server{
-		srv: &http.Server{Handler: p.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
+		srv: &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug)},
 		ln:  ln, what: "the waiting room", cert: cfg.TLS.CertFile, key: cfg.TLS.KeyFile,
 	})
 	closers = append(closers, ln.Close)
@@ -335,5 +339,32 @@ func upstreams(cfg *Config, logger *slog.Logger) http.Handler {
 			}
 		}
 		def.ServeHTTP(w, r)
+	})
+}
+
+// withAssets serves the files of dir at prefix, ahead of next: GET and
+// HEAD only, never a directory listing, cacheable for five minutes.
+// Every other path goes to next.
+func withAssets(next http.Handler, prefix, dir string) http.Handler {
+	files := http.StripPrefix(prefix, http.FileServerFS(os.DirFS(dir)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := waitroom.CanonicalPath(r.URL.Path)
+		if !strings.HasPrefix(p, prefix) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if strings.HasSuffix(p, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path, r2.URL.RawPath = p, ""
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r2)
 	})
 }
