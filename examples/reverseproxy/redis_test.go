@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,8 +36,27 @@ func TestDemoWarnsOfRedisWithoutPersistence(t *testing.T) {
 	dir := t.TempDir()
 	srv := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction")
+	out, err := srv.StdoutPipe()
+	require.NoError(t, err)
 	require.NoError(t, srv.Start())
 	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	// The server says when it listens: wait for that line, not for a while.
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "Ready to accept connections") {
+				close(ready)
+				break
+			}
+		}
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("redis-server did not get ready in 10s")
+	}
 
 	logs := &waitroomtest.Log{}
 	prev := slog.Default() // the demo logs there, and so does the store by default
@@ -42,16 +64,7 @@ func TestDemoWarnsOfRedisWithoutPersistence(t *testing.T) {
 	t.Cleanup(func() { slog.SetDefault(prev) })
 
 	url := "redis://127.0.0.1:" + strconv.Itoa(port) + "/0"
-	var d *demo
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		// The server needs a moment to listen: Open fails at once until then.
-		d, err = build(context.Background(), options{store: url, capacity: 1, rate: 1, session: time.Minute})
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	d, err := build(context.Background(), options{store: url, capacity: 1, rate: 1, session: time.Minute})
 	require.NoError(t, err)
 	defer d.close()
 
