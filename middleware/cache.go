@@ -37,8 +37,9 @@ import (
 // How the change feed invalidates it (onEvent): an admission, release,
 // expiry or abandonment drops the visitor's standing and moves its zone's
 // generation; a release or expiry adds the token id to revoked; an event
-// that frees a slot clears the zone's "full" mark; a zone's new settings
-// and lost events (resync) drop every standing and clear every mark. A
+// that frees a slot clears the zone's "full" mark; a zone's new settings,
+// its draw and lost events (resync) drop every standing and clear every
+// mark. A
 // standing or mark read from the store while the generation moved is not
 // served (see zoneCache): an event that arrives during a read is never
 // hidden. Without the feed (live false: no Room, or the Handler closed)
@@ -131,8 +132,9 @@ func (c *cache) onEvent(ev waitroom.Event) {
 		c.zonesMu.RUnlock()
 		c.waiting.Purge()
 		return
-	case waitroom.EventZone:
-		// New settings (opening time, rate) change every ETA.
+	case waitroom.EventZone, waitroom.EventDrawn:
+		// New settings (opening time, rate) change every ETA; a draw,
+		// every place.
 		if zc := c.existingZone(ev.Zone); zc != nil {
 			zc.reset()
 		}
