@@ -46,10 +46,16 @@ func perSecond(ts []time.Time, start time.Time, span time.Duration) [][2]float64
 			counts[i]++
 		}
 	}
+	return steps(counts, n)
+}
+
+// steps draws counts per second, the first n of them, as steps: a bin is
+// flat over its second.
+func steps(counts []int, n int) [][2]float64 {
 	pts := make([][2]float64, 0, 2*n)
-	for i, c := range counts {
-		// Steps: a bin is flat over its second.
-		pts = append(pts, [2]float64{float64(i), float64(c)}, [2]float64{float64(i + 1), float64(c)})
+	for i := range min(n, len(counts)) {
+		c := float64(counts[i])
+		pts = append(pts, [2]float64{float64(i), c}, [2]float64{float64(i + 1), c})
 	}
 	return pts
 }
@@ -63,9 +69,15 @@ func (res *Result) WriteChart(w io.Writer) error {
 	}
 	xmax := math.Max(span.Seconds(), 1)
 	rateLine := [][2]float64{{0, cfg.Rate}, {xmax, cfg.Rate}}
+	arrivals, admissions := perSecond(res.Arrivals, res.Started, span), perSecond(res.Admission, res.Started, span)
+	if res.Sim != nil {
+		// A simulation counts per second as it goes.
+		n := int(math.Ceil(span.Seconds()))
+		arrivals, admissions = steps(res.arrivalsPerSec, n), steps(res.admissionsPerSec, n)
+	}
 	flow := []series{
-		{name: "arrivals/s", color: "#d62728", pts: perSecond(res.Arrivals, res.Started, span)},
-		{name: "admissions/s", color: "#1f77b4", pts: perSecond(res.Admission, res.Started, span)},
+		{name: "arrivals/s", color: "#d62728", pts: arrivals},
+		{name: "admissions/s", color: "#1f77b4", pts: admissions},
 		{name: fmt.Sprintf("rate %g/s", cfg.Rate), color: "#1f77b4", dashed: true, pts: rateLine},
 	}
 	var waiting, inside, origin [][2]float64
@@ -94,6 +106,9 @@ func (res *Result) WriteChart(w io.Writer) error {
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
 	title := fmt.Sprintf("flashcrowd: %d visitors (%s over %v), capacity %d, %g admissions/s, %s store ×%d",
 		cfg.Visitors, cfg.Profile, cfg.Window, cfg.Capacity, cfg.Rate, storeLabel(cfg.Store), cfg.Instances)
+	if res.Sim != nil {
+		title += ", virtual clock"
+	}
 	if cfg.URL != "" {
 		title = fmt.Sprintf("flashcrowd: %d visitors (%s over %v) against a waiting room by URL", cfg.Visitors, cfg.Profile, cfg.Window)
 	}

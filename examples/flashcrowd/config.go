@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/waitroom/waitroom"
@@ -23,8 +24,11 @@ type Config struct {
 	Session      time.Duration // access token lifetime: a slot not released leaks after it. Default 20s: longer than a visitor's way from its claim to the origin on a busy machine.
 	ReleaseShare float64       // share of visitors who release their slot when done; the rest let it expire. Default 0.97; negative: none.
 	Tick         time.Duration // the exchanger's period. Default 100ms (waitroom.DefaultTick).
+	// ExchangeLimit caps the visitors one exchange step admits
+	// (waitroom.WithExchangeLimit). Default waitroom.DefaultExchangeLimit.
+	ExchangeLimit int
 
-	Store     string // "memory", "redis://host:port/db" or "redis+cluster://h1:p,h2:p". Default memory.
+	Store     string // "memory", "redis://host:port/db", "redis+cluster://h1:p,h2:p" or "dynamodb://TABLE?endpoint=…". Default memory.
 	Instances int    // waiting-room instances over the store, each a proxy of its own. Default 1.
 	URL       string // drive a waiting room already running at this base URL instead of starting one
 	Zone      string // the zone's name. Default "checkout".
@@ -38,6 +42,24 @@ type Config struct {
 	RequestTimeout time.Duration // one request's limit from the moment it has a socket, on top of the think time. Default 30s.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
+
+	// Sim runs the sale on a virtual clock, in process and without
+	// sockets: the visitors call the Room as their pages would, the
+	// exchanger steps at every tick of the virtual clock (see virtual.go).
+	// Timeout and Stall are then virtual time.
+	Sim bool
+	// ClaimDelay is, in a simulation, the mean time from a visitor's turn
+	// to its claim (uniform within ±50%): the push that tells its page and
+	// the claim's round trip. Default 100ms.
+	ClaimDelay time.Duration
+	// Quantum is, in a simulation, the step of the virtual clock: the
+	// visitors' calls due within one step are made together, at its end,
+	// by Workers callers at once (so that the Room batches them as it
+	// batches a crowd's). Tick must be a multiple of it. Default 10ms.
+	Quantum time.Duration
+	// Workers is, in a simulation, how many visitors' calls are in flight
+	// at once. Default 256.
+	Workers int
 
 	Progress io.Writer // the progress bar goes here; nil: none
 }
@@ -95,6 +117,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxFailures = 5
 	}
 	def(&c.SampleEvery, 100*time.Millisecond)
+	if c.ExchangeLimit == 0 {
+		c.ExchangeLimit = waitroom.DefaultExchangeLimit
+	}
+	def(&c.ClaimDelay, 100*time.Millisecond)
+	def(&c.Quantum, 10*time.Millisecond)
+	if c.Workers == 0 {
+		c.Workers = 256
+	}
 
 	switch {
 	case c.Visitors < 1:
@@ -115,6 +145,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("waitroom: flashcrowd: conns must be at least 3 (a third for first requests), got %d", c.Conns)
 	case c.Follow != followPush && c.Follow != followPoll:
 		return c, fmt.Errorf("waitroom: flashcrowd: follow must be push or poll, got %q", c.Follow)
+	case c.ExchangeLimit < 1:
+		return c, fmt.Errorf("waitroom: flashcrowd: exchange limit must be at least 1, got %d", c.ExchangeLimit)
+	case c.Sim && c.URL != "":
+		return c, fmt.Errorf("waitroom: flashcrowd: sim runs its own room in process; it takes no url (%q)", c.URL)
+	case c.Sim && c.ClaimDelay < 0:
+		return c, fmt.Errorf("waitroom: flashcrowd: claim delay must not be negative, got %v", c.ClaimDelay)
+	case c.Sim && (c.Quantum <= 0 || c.Tick%c.Quantum != 0):
+		return c, fmt.Errorf("waitroom: flashcrowd: quantum must divide the tick (%v), got %v", c.Tick, c.Quantum)
+	case c.Sim && c.Workers < 1:
+		return c, fmt.Errorf("waitroom: flashcrowd: workers must be at least 1, got %d", c.Workers)
 	}
 	if c.Conns == 0 {
 		// Every connection costs two sockets in this process, every
@@ -129,9 +169,43 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if c.Timeout == 0 {
-		c.Timeout = c.Window + time.Duration(2*float64(c.Visitors)/c.Rate*float64(time.Second)) + time.Minute
+		rate := c.Rate
+		if c.Sim {
+			// Virtual time costs only the calls made in it: leave room
+			// for a sale that the capacity holds below its rate.
+			rate = min(rate, c.slotBound(c.expectedHold()))
+		}
+		c.Timeout = c.Window + time.Duration(2*float64(c.Visitors)/rate*float64(time.Second)) + time.Minute
 	}
 	return c, nil
+}
+
+// ownZone gives the run a zone of its own on a store that keeps data
+// between runs and whose data the run cannot delete (DynamoDB: the zone's
+// name with a random suffix; its data expires with its DataTTL).
+// Elsewhere the zone keeps its name.
+func (c Config) ownZone() Config {
+	if scheme, _, _ := strings.Cut(c.Store, "://"); scheme == "dynamodb" {
+		c.Zone += "-" + runID()
+	}
+	return c
+}
+
+// expectedHold is how long a visitor let in holds its slot on average:
+// its way to the claim, then its think time if it releases its slot, or
+// the session if it lets the slot leak.
+func (c Config) expectedHold() time.Duration {
+	return c.ClaimDelay + time.Duration(c.ReleaseShare*float64(c.Think)+(1-c.ReleaseShare)*float64(c.Session))
+}
+
+// slotBound is the most admissions per second the capacity allows when
+// each visitor holds its slot for hold (Little's law: slots held = rate ×
+// hold).
+func (c Config) slotBound(hold time.Duration) float64 {
+	if hold <= 0 {
+		return math.Inf(1)
+	}
+	return float64(c.Capacity) / hold.Seconds()
 }
 
 // zone is the waiting room's zone for the run.

@@ -33,6 +33,21 @@
 // it has a socket is an error; the time it waited for one is the
 // simulator's, and the report gives it apart.
 //
+// With -sim the sale runs on a virtual clock, in process and without
+// sockets: the Rooms over the real store (memory, Redis with the callers'
+// clock, DynamoDB), stepped at every tick of the virtual clock, and each
+// visitor calling the Room as its page would (a visit, heartbeats while
+// it waits, its claim -claim-delay after its turn, its release). Virtual
+// time does not pass while the calls run, so the figures are the
+// library's, not the machine's: a million visitors cost only their calls.
+// The report adds store calls per visitor, memory per place in line (heap
+// growth on the memory store, used_memory on Redis), Redis CPU or DynamoDB
+// capacity units per visitor, and whether the rate or the capacity bound
+// the outflow. -sweep runs it over a grid of capacities and rates.
+//
+//	go run ./examples/flashcrowd -sim -visitors 1000000 -window 60s -capacity 20000 -rate 2000
+//	go run ./examples/flashcrowd -sim -sweep -store redis://127.0.0.1:6379/0
+//
 // The report goes to stdout and to DIR/report.txt, the chart to
 // DIR/chart.svg (-out DIR, default $TMPDIR/flashcrowd-report, so a run
 // leaves nothing in the checkout); stderr names both files at the end,
@@ -63,7 +78,7 @@ func main() {
 	flag.DurationVar(&cfg.Think, "think", 5e8, "mean time a visitor stays in checkout (uniform within ±50%)")
 	flag.DurationVar(&cfg.Session, "session", 20e9, "access token lifetime: a slot not released leaks after it")
 	flag.Float64Var(&cfg.ReleaseShare, "release", 0.97, "share of visitors who release their slot when done (the rest let it expire)")
-	flag.StringVar(&cfg.Store, "store", "memory", "store: memory, redis://host:port/db or redis+cluster://h1:p,h2:p")
+	flag.StringVar(&cfg.Store, "store", "memory", "store: memory, redis://host:port/db, redis+cluster://h1:p,h2:p or dynamodb://TABLE?endpoint=http://127.0.0.1:8000")
 	flag.IntVar(&cfg.Instances, "instances", 1, "waiting-room instances (proxies) over the store")
 	flag.StringVar(&cfg.URL, "url", "", "drive the waiting room running at this base URL instead of starting one")
 	flag.StringVar(&cfg.Zone, "zone", "checkout", "zone name")
@@ -73,6 +88,13 @@ func main() {
 	flag.DurationVar(&cfg.Timeout, "timeout", 0, "stop the run then (default: window + 2×visitors/rate + 1m)")
 	flag.DurationVar(&cfg.Stall, "stall", 45e9, "stop when nobody was let in for this long while visitors wait")
 	flag.IntVar(&cfg.Conns, "conns", 0, "connections per instance the crowd opens at most, a third for first requests and polls, two thirds for the visitors let in; the proxy opens half as many to the origin (default capacity + 1024, at most 4000 over all instances)")
+	flag.DurationVar(&cfg.Tick, "tick", 0, "the exchanger's period (default 100ms)")
+	flag.IntVar(&cfg.ExchangeLimit, "exchange-limit", 0, "visitors one exchange step admits at most (default 1000)")
+	flag.BoolVar(&cfg.Sim, "sim", false, "simulate: a virtual clock, in process, no sockets; -timeout and -stall are then virtual time")
+	flag.DurationVar(&cfg.ClaimDelay, "claim-delay", 0, "with -sim: mean time from a visitor's turn to its claim (uniform within ±50%; default 100ms)")
+	flag.DurationVar(&cfg.Quantum, "quantum", 0, "with -sim: the virtual clock's step; the calls due in one step go together (default 10ms)")
+	flag.IntVar(&cfg.Workers, "workers", 0, "with -sim: visitors' calls in flight at once (default 256)")
+	sweep := flag.Bool("sweep", false, "with -sim: run the sweep of capacities (10, 1000, 20000) and rates (1, 100, 5000 per second) on -store and print its table")
 	out := flag.String("out", filepath.Join(os.TempDir(), "flashcrowd-report"), "directory for report.txt and chart.svg (outside the source tree by default)")
 	quiet := flag.Bool("quiet", false, "no progress bar")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
@@ -92,6 +114,10 @@ func main() {
 	}
 	if !*quiet {
 		cfg.Progress = os.Stderr
+	}
+	run := run
+	if *sweep {
+		run = runSweep
 	}
 	if err := run(cfg, *out); err != nil {
 		fmt.Fprintln(os.Stderr, err)

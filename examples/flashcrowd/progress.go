@@ -13,6 +13,7 @@ type progress struct {
 	w     io.Writer
 	total int
 	last  time.Time
+	wall  time.Time // a simulation's start on the machine's clock: elapsed is then virtual
 }
 
 func newProgress(w io.Writer, total int) *progress { return &progress{w: w, total: total} }
@@ -27,8 +28,12 @@ func (p *progress) line(s sample, finished int, errors int64, elapsed time.Durat
 	if s.Inside >= 0 {
 		inside = fmt.Sprint(s.Inside)
 	}
-	return fmt.Sprintf("\r[%s] %3.0f%%  arrived %d/%d  admitted %d  waiting %d  inside %s  errors %d  %5.1fs ",
+	l := fmt.Sprintf("\r[%s] %3.0f%%  arrived %d/%d  admitted %d  waiting %d  inside %s  errors %d  %5.1fs ",
 		bar, 100*frac, s.Arrived, p.total, s.Admitted, s.Waiting, inside, errors, elapsed.Seconds())
+	if !p.wall.IsZero() {
+		l += fmt.Sprintf("virtual, %.0fs wall ", time.Since(p.wall).Seconds())
+	}
+	return l
 }
 
 // show redraws the bar at most 5 times a second.

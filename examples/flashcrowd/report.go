@@ -14,6 +14,9 @@ func (res *Result) maxInside() int {
 	for _, s := range res.Samples {
 		m = max(m, s.Inside)
 	}
+	if res.Sim != nil {
+		m = max(m, res.MaxInsideFeed)
+	}
 	return m
 }
 
@@ -60,6 +63,33 @@ func (res *Result) SummaryLine() string {
 		{"store", storeLabel(store)},
 		{"instances", cfg.Instances},
 	}
+	if f := res.Sim; f != nil {
+		pairs = append(pairs, []struct {
+			k string
+			v any
+		}{
+			{"sim", true},
+			{"claim_delay_s", fmt.Sprintf("%g", cfg.ClaimDelay.Seconds())},
+			{"store_calls_overall_per_visitor", fmt.Sprintf("%.2f", res.perVisitor(res.StoreCalls))},
+			{"store_ops_per_visitor", fmt.Sprintf("%.2f", res.perVisitor(f.StoreOperations))},
+			{"peak_waiting", f.PeakWaiting},
+			{"heap_per_waiting_b", fmt.Sprintf("%.1f", f.HeapPerWaiting)},
+			{"redis_memory_per_waiting_b", fmt.Sprintf("%.1f", f.RedisMemoryPerWaiting)},
+			{"redis_cpu_per_visitor_us", fmt.Sprintf("%.1f", f.RedisCPUPerVisitor)},
+			{"dynamo_rcu_per_visitor", fmt.Sprintf("%.2f", f.DynamoReadPerVisitor)},
+			{"dynamo_wcu_per_visitor", fmt.Sprintf("%.2f", f.DynamoWritePerVisitor)},
+			{"binds", f.Binds},
+			{"goal_per_s", fmt.Sprintf("%.2f", f.Goal)},
+			{"steady_s", f.SteadySecs},
+			{"goal_error_pct", fmt.Sprintf("%.2f", f.GoalError)},
+			{"worst_window_s", f.WindowSecs},
+			{"worst_window_error_pct", fmt.Sprintf("%.2f", f.WorstError)},
+			{"mean_hold_s", fmt.Sprintf("%.3f", f.MeanHold.Seconds())},
+			{"fill_pct", fmt.Sprintf("%.1f", 100*f.Fill)},
+			{"abandoned", f.Abandoned},
+			{"wall_s", fmt.Sprintf("%.1f", f.WallDuration.Seconds())},
+		}...)
+	}
 	var b strings.Builder
 	for i, p := range pairs {
 		if i > 0 {
@@ -88,24 +118,53 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	if cfg.URL != "" {
 		where = "the waiting room at " + cfg.URL
 	}
+	if res.Sim != nil {
+		where += ", on a virtual clock (no sockets)"
+	}
 	p("flashcrowd: %d visitors, %s over %v, against %s", cfg.Visitors, cfg.Profile, cfg.Window, where)
 	p("zone %q (%s): capacity %d, %g admissions/s, think %v (±50%%), session %v, %.0f%% release their slot",
 		cfg.Zone, cfg.Path, cfg.Capacity, cfg.Rate, cfg.Think, cfg.Session, 100*cfg.ReleaseShare)
+	if res.Sim != nil {
+		p("visitors claim %v (±50%%) after their turn; calls in steps of %v, %d at once; exchange every %v, at most %d a step",
+			cfg.ClaimDelay, cfg.Quantum, cfg.Workers, cfg.Tick, cfg.ExchangeLimit)
+	}
 	p("")
 	p("run        %s, ended: %s", secs(res.Duration), res.EndReason)
+	if res.Sim != nil {
+		p("           virtual time; %s on the machine's clock", secs(res.Sim.WallDuration))
+	}
 	p("visitors   %d arrived, %d let in (%d by direct entry), %d saw the sale closed, %d gave up after errors",
 		res.Arrived, res.Admitted, res.Direct, res.Closed, res.Failed)
 	p("           %d still waiting at the end, %d of them lost (the room had free slots; %s held at the end)",
 		res.StillWaiting, res.Lost, unknownIfNegative(res.InsideAtEnd))
-	p("requests   %d, of which %d status polls paced by Retry-After and %d event streams opened (%d reports pushed);",
-		res.Requests, res.Polls, res.Streams, res.Frames)
-	p("           %d re-queued by the status endpoint or the stream; %d errors", res.Requeued, res.Errors)
+	if res.Sim != nil {
+		p("calls      %d on the Room (visits, heartbeats, claims, releases); %d queued again (claim window passed); %d errors",
+			res.Requests, res.Requeued, res.Errors)
+	} else {
+		p("requests   %d, of which %d status polls paced by Retry-After and %d event streams opened (%d reports pushed);",
+			res.Requests, res.Polls, res.Streams, res.Frames)
+		p("           %d re-queued by the status endpoint or the stream; %d errors", res.Requeued, res.Errors)
+	}
 	for _, e := range res.ErrorSamples {
 		p("           error: %s", e)
 	}
 	if res.StoreCalls >= 0 {
 		p("store      %d calls, %.2f per visitor for its requests and page; in all: %s",
 			res.StoreCalls, res.storeCallsPerVisitor(), res.StoreCallsByOp)
+	}
+	if f := res.Sim; f != nil {
+		p("           overall %.2f calls per visitor (a batch one call), %.2f operations (each call in a batch one)",
+			res.perVisitor(res.StoreCalls), res.perVisitor(f.StoreOperations))
+		if f.PeakWaiting > 0 {
+			p("memory     %d in line once all had arrived (%s);%s%s", f.PeakWaiting, secs(f.PeakAt),
+				optional(f.HeapPerWaiting, " heap %.1f B per place in line"), optional(f.RedisMemoryPerWaiting, " Redis used_memory %.1f B per place in line"))
+		}
+		if f.RedisCPUPerVisitor >= 0 {
+			p("server     Redis CPU %.1f µs per visitor (used_cpu_sys + used_cpu_user)", f.RedisCPUPerVisitor)
+		}
+		if f.DynamoReadPerVisitor >= 0 {
+			p("server     DynamoDB %.2f read and %.2f write units per visitor", f.DynamoReadPerVisitor, f.DynamoWritePerVisitor)
+		}
 	}
 	p("")
 	p("fairness   %d inversions, Kendall tau %.6f (%s)", res.Order.Inversions, res.Order.KendallTau, res.OrderSource)
@@ -124,6 +183,17 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 		p("           the process did not run on time for %s in all (a busy machine), left out with the bursts", secs(res.Stalled))
 		p("           after them; counting it, %.2f/s", res.AdmitRateRaw)
 	}
+	if f := res.Sim; f != nil {
+		p("           %d steady seconds (a line at every tick of the second and of its neighbours): %.2f/s", f.SteadySecs, f.SteadyRate)
+		p("           a slot held %.3fs on average: the capacity allows %.2f/s (capacity/session %.2f/s); %s binds,",
+			f.MeanHold.Seconds(), f.SlotBound, float64(cfg.Capacity)/cfg.Session.Seconds(), f.Binds)
+		p("           goal %.2f/s: error %+.2f%%; windows of %ds from %.2f/s to %.2f/s (worst %+.2f%%)",
+			f.Goal, f.GoalError, f.WindowSecs, f.WorstLow, f.WorstHigh, f.WorstError)
+		p("           the bucket %.1f%% full after the steps of the steady part", 100*f.Fill)
+		if f.Abandoned > 0 || f.Requeued > 0 {
+			p("           %d skipped as abandoned, %d queued again (claim window passed)", f.Abandoned, f.Requeued)
+		}
+	}
 	p("           busiest second: %d admissions (the room allows %g: the rate plus its burst)", res.MaxAdmitted1s, res.RateBound1s)
 	p("safety     the origin served at most %s requests at once, %s visitors held slots at once; capacity %d",
 		unknownIfNegative(res.MaxOriginConcurrency), unknownIfNegative(res.maxInside()), cfg.Capacity)
@@ -135,8 +205,10 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	}
 	p("waits      p50 %s, p90 %s, p99 %s, max %s (first request to the request let in)",
 		secs(res.WaitP50), secs(res.WaitP90), secs(res.WaitP99), secs(res.WaitMax))
-	p("           first answers p99 %s, max %s, of which waiting for one of the crowd's sockets p99 %s, max %s",
-		secs(res.FirstP99), secs(res.FirstMax), secs(res.SocketWaitP99), secs(res.SocketWaitMax))
+	if res.Sim == nil {
+		p("           first answers p99 %s, max %s, of which waiting for one of the crowd's sockets p99 %s, max %s",
+			secs(res.FirstP99), secs(res.FirstMax), secs(res.SocketWaitP99), secs(res.SocketWaitMax))
+	}
 	if res.Warnings > 0 {
 		p("warnings   %d logged by the room, middleware or proxy; first:", res.Warnings)
 		for _, w := range res.FirstWarnings {
@@ -151,6 +223,22 @@ func (res *Result) WriteReport(w io.Writer, chartPath string) error {
 	b.WriteByte('\n')
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// optional formats v, or nothing when it is negative (not measured).
+func optional(v float64, format string) string {
+	if v < 0 {
+		return ""
+	}
+	return fmt.Sprintf(format, v)
+}
+
+// perVisitor is n over the visitors who arrived; -1 when unknown.
+func (res *Result) perVisitor(n int64) float64 {
+	if n < 0 || res.Arrived == 0 {
+		return -1
+	}
+	return float64(n) / float64(res.Arrived)
 }
 
 func unknownIfNegative(n int) string {

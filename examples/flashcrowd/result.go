@@ -55,6 +55,13 @@ type Result struct {
 
 	Warnings      int
 	FirstWarnings []string
+
+	// A simulation's own figures (nil for a live run), and the chart's
+	// counts per second, which it keeps instead of Arrivals and
+	// Admission.
+	Sim                              *simFigures
+	MaxInsideFeed                    int // slots held at once, as the change feed tells them
+	arrivalsPerSec, admissionsPerSec []int
 }
 
 // admissionRecord is one admission in the store's change feed.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/middleware"
+	"github.com/waitroom/waitroom/store/dynamostore"
 	"github.com/waitroom/waitroom/store/memstore"
 	"github.com/waitroom/waitroom/store/redisstore"
 	"github.com/waitroom/waitroom/waitroomtest"
@@ -133,14 +134,15 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 	closers = append(closers, o.close)
 	originURL, _ := url.Parse(o.url)
 
-	stores, keys, cleanup, err := openStores(ctx, cfg.Store, cfg.Instances)
+	stores, keys, cleanup, err := openStores(ctx, cfg.Store, cfg.Instances, false)
 	if err != nil {
 		st.close()
 		return nil, err
 	}
 	closers = append(closers, cleanup)
 	for i, s := range stores {
-		opts := []waitroom.Option{waitroom.WithZone(st.zone), waitroom.WithLogger(logger), waitroom.WithTick(cfg.Tick)}
+		opts := []waitroom.Option{waitroom.WithZone(st.zone), waitroom.WithLogger(logger), waitroom.WithTick(cfg.Tick),
+			waitroom.WithExchangeLimit(cfg.ExchangeLimit)}
 		if keys != nil {
 			opts = append(opts, waitroom.WithKeys(keys))
 		}
@@ -190,55 +192,61 @@ func startStack(ctx context.Context, cfg Config, logger *slog.Logger) (*stack, e
 }
 
 // openStores opens one store per instance: the memory store is one store
-// the instances share in process; Redis is one client per instance, as
-// separate servers would have. It returns the key ring the instances
-// share (nil: each Room may generate its own, which is only right for one
-// instance) and a func that deletes the run's keys from Redis.
-func openStores(ctx context.Context, raw string, instances int) ([]waitroom.Store, *waitroom.KeyRing, func(), error) {
+// the instances share in process; Redis and DynamoDB are one client per
+// instance, as separate servers would have. It returns the key ring the
+// instances share (nil: each Room may generate its own, which is only
+// right for one instance) and a func that deletes the run's keys from
+// Redis. With virtual, the stores decide on the Rooms' clock (Redis: the
+// callers' now instead of TIME) and the key ring is made here, for a
+// clock that is not the machine's.
+func openStores(ctx context.Context, raw string, instances int, virtual bool) ([]waitroom.Store, *waitroom.KeyRing, func(), error) {
 	if instances < 1 {
 		return nil, nil, nil, fmt.Errorf("waitroom: flashcrowd: -instances must be at least 1, got %d", instances)
 	}
 	scheme, _, _ := strings.Cut(raw, "://")
+	memory := scheme == "" || scheme == "memory"
+	var keys *waitroom.KeyRing
+	if virtual || memory && instances > 1 {
+		k, err := waitroom.GenerateKey("flashcrowd", waitroom.AlgHS256)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		keys, _ = waitroom.NewKeyRing(k)
+	}
+	var stores []waitroom.Store
+	closeAll := func() {
+		for _, s := range stores {
+			s.Close()
+		}
+	}
 	switch scheme {
 	case "", "memory":
 		s := memstore.New()
-		stores := make([]waitroom.Store, instances)
-		for i := range stores {
-			stores[i] = s
-		}
-		var keys *waitroom.KeyRing
-		if instances > 1 {
-			k, err := waitroom.GenerateKey("flashcrowd", waitroom.AlgHS256)
-			if err != nil {
-				return nil, nil, nil, err
-			}
-			keys, _ = waitroom.NewKeyRing(k)
+		for range instances {
+			stores = append(stores, s)
 		}
 		return stores, keys, func() {}, nil
 	case "redis", "rediss", "redis+cluster", "rediss+cluster":
 		// Every run has keys of its own, deleted at the end.
-		var b [6]byte
-		rand.Read(b[:])
-		prefix := "flashcrowd-" + hex.EncodeToString(b[:])
-		var stores []waitroom.Store
-		closeAll := func() {
-			for _, s := range stores {
-				s.Close()
-			}
+		prefix := "flashcrowd-" + runID()
+		opts := []redisstore.Option{redisstore.WithPrefix(prefix)}
+		if virtual {
+			opts = append(opts, redisstore.WithCallerClock())
 		}
 		for range instances {
-			s, err := redisstore.Open(ctx, raw, redisstore.WithPrefix(prefix))
+			s, err := redisstore.Open(ctx, raw, opts...)
 			if err != nil {
 				closeAll()
 				return nil, nil, nil, err
 			}
 			stores = append(stores, s)
 		}
-		first := stores[0].(*redisstore.Store)
-		keys, err := first.SharedKeys(ctx)
-		if err != nil {
-			closeAll()
-			return nil, nil, nil, err
+		if keys == nil {
+			var err error
+			if keys, err = stores[0].(*redisstore.Store).SharedKeys(ctx); err != nil {
+				closeAll()
+				return nil, nil, nil, err
+			}
 		}
 		cleanup, err := redisstore.Open(ctx, raw)
 		if err != nil {
@@ -251,8 +259,34 @@ func openStores(ctx context.Context, raw string, instances int) ([]waitroom.Stor
 			deleteKeys(ctx, cleanup.Client(), prefix+":*")
 			cleanup.Close()
 		}, nil
+	case "dynamodb":
+		// The run's zone has a name of its own (Config.ownZone); its data
+		// expires with the zone's DataTTL.
+		for range instances {
+			s, err := dynamostore.Open(ctx, raw)
+			if err != nil {
+				closeAll()
+				return nil, nil, nil, err
+			}
+			stores = append(stores, s)
+		}
+		if keys == nil {
+			var err error
+			if keys, err = stores[0].(*dynamostore.Store).SharedKeys(ctx); err != nil {
+				closeAll()
+				return nil, nil, nil, err
+			}
+		}
+		return stores, keys, func() {}, nil
 	}
-	return nil, nil, nil, fmt.Errorf("waitroom: flashcrowd: unknown store %q (want memory, redis://host:port/db or redis+cluster://h1:p,h2:p)", raw)
+	return nil, nil, nil, fmt.Errorf("waitroom: flashcrowd: unknown store %q (want memory, redis://host:port/db, redis+cluster://h1:p,h2:p or dynamodb://TABLE?endpoint=…)", raw)
+}
+
+// runID is a random name for one run's data.
+func runID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // deleteKeys deletes the keys matching pattern, on every master of a

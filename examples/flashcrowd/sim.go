@@ -54,6 +54,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Sim {
+		return RunSim(ctx, cfg)
+	}
+	cfg = cfg.ownZone()
 	warn := &warnings{}
 	logger := slog.New(slog.NewTextHandler(warn, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
@@ -194,23 +198,43 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 // makeVisitors draws the crowd: arrival times by profile, think times and
 // whether each releases its slot, from cfg.Seed.
 func makeVisitors(cfg Config) []*virtualVisitor {
-	r := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
+	d := newCrowdDraw(cfg)
 	vs := make([]*virtualVisitor, cfg.Visitors)
 	for i := range vs {
-		f := (float64(i) + r.Float64()) / float64(cfg.Visitors) // in [i/n, (i+1)/n)
-		if cfg.Profile == "ramp" {
-			// Arrivals per second grow linearly: the i-th arrives at
-			// W·sqrt(i/n).
-			f = math.Sqrt(f)
-		}
-		vs[i] = &virtualVisitor{
-			idx:     i,
-			arrival: time.Duration(f * float64(cfg.Window)),
-			think:   time.Duration((0.5 + r.Float64()) * float64(cfg.Think)),
-			release: r.Float64() < cfg.ReleaseShare,
-		}
+		arrival, think, release := d.next()
+		vs[i] = &virtualVisitor{idx: i, arrival: arrival, think: think, release: release}
 	}
 	return vs
+}
+
+// crowdDraw draws the crowd's visitors one after the other from cfg.Seed:
+// a live run and a simulated one with the same seed have the same crowd.
+type crowdDraw struct {
+	cfg Config
+	r   *rand.Rand
+	i   int
+}
+
+func newCrowdDraw(cfg Config) *crowdDraw {
+	return &crowdDraw{cfg: cfg, r: rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))}
+}
+
+// next draws the next visitor: its arrival after the start of the run
+// (evenly over the window, or by the ramp), its think time and whether it
+// releases its slot. Arrivals come in order.
+func (d *crowdDraw) next() (arrival, think time.Duration, release bool) {
+	cfg := d.cfg
+	f := (float64(d.i) + d.r.Float64()) / float64(cfg.Visitors) // in [i/n, (i+1)/n)
+	d.i++
+	if cfg.Profile == "ramp" {
+		// Arrivals per second grow linearly: the i-th arrives at
+		// W·sqrt(i/n).
+		f = math.Sqrt(f)
+	}
+	arrival = time.Duration(f * float64(cfg.Window))
+	think = time.Duration((0.5 + d.r.Float64()) * float64(cfg.Think))
+	release = d.r.Float64() < cfg.ReleaseShare
+	return arrival, think, release
 }
 
 // takeSample reads the room's state: the store's counts in process, the
