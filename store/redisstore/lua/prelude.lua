@@ -202,9 +202,10 @@ end
 -- field holds the queue number of the first place in line (0 if nobody
 -- waits): the lowest score, or, while it is among the drawn numbers, the
 -- first drawn number whose place is still in line, found by walking them
--- in order. A walk stops after MAX_WALK numbers of places gone; the head
--- then rests on a gone number, at or before the first in line (so Ahead
--- only overestimates), and the next walk goes on from there.
+-- in order. The walks of one script look at MAX_WALK numbers at most; the
+-- head may then rest on a gone number, at or before the first in line (so
+-- Ahead only overestimates), and the next script's walk goes on from
+-- there.
 local MAX_WALK = 1000
 
 -- inLine returns the visitor holding the place with queue number q in a
@@ -219,8 +220,9 @@ end
 local function newHead(z)
   if inDraw(z, z.head) then
     local q, stop = z.head, z.dfirst + z.dcount
-    for _ = 1, MAX_WALK do
-      if q >= stop then break end
+    z.walk = z.walk or MAX_WALK
+    while q < stop and z.walk > 0 do
+      z.walk = z.walk - 1
       if inLine(z, q) then set(z, 'head', q); return true end
       q = q + 1
     end
