@@ -100,3 +100,45 @@ func runSimHeld(t *testing.T, cfg Config) *Result {
 	}
 	return res
 }
+
+// TestSimExchangeLimit pins the exchanger's repeated steps: a tick whose
+// share of the rate is more than the exchange limit (2,000 per second is
+// 200 a tick, the limit 50) is still let in at the rate, in queue order.
+// With one step per tick the outflow was 500 per second, -75%.
+func TestSimExchangeLimit(t *testing.T) {
+	cfg := simSmall()
+	cfg.Visitors, cfg.Window, cfg.Capacity, cfg.Rate, cfg.ExchangeLimit = 16000, 2*time.Second, 20000, 2000, 50
+	res := runSimHeld(t, cfg)
+	assert.Equal(t, "rate", res.Sim.Binds)
+	assert.GreaterOrEqual(t, res.Sim.SteadySecs, 4)
+	assert.InDelta(t, 2000, res.Sim.SteadyRate, 1)
+}
+
+// TestSimSweepPoints runs a few points of the sweep (-sweep), smaller:
+// where the rate binds, the outflow is the rate, every second; where the
+// capacity binds (every visitor stays 1-3 s, so capacity/hold is below
+// the rate), it is what the capacity allows, with the bucket full after
+// every step while visitors wait.
+func TestSimSweepPoints(t *testing.T) {
+	for _, p := range []struct {
+		capacity int
+		rate     float64
+		visitors int
+		think    time.Duration
+		binds    string
+	}{
+		{capacity: 20000, rate: 5000, visitors: 40000, binds: "rate"},
+		{capacity: 1000, rate: 100, visitors: 2500, binds: "rate"},
+		{capacity: 1000, rate: 5000, visitors: 8000, think: 2 * time.Second, binds: "capacity"},
+		{capacity: 10, rate: 100, visitors: 150, think: 2 * time.Second, binds: "capacity"},
+	} {
+		cfg := simSmall()
+		cfg.Visitors, cfg.Window, cfg.Capacity, cfg.Rate = p.visitors, 2*time.Second, p.capacity, p.rate
+		if p.think > 0 {
+			cfg.Think, cfg.ReleaseShare = p.think, 1
+		}
+		res := runSimHeld(t, cfg)
+		assert.Equal(t, p.binds, res.Sim.Binds, "capacity %d, rate %g", p.capacity, p.rate)
+		assert.GreaterOrEqual(t, res.Sim.SteadySecs, 4, "capacity %d, rate %g", p.capacity, p.rate)
+	}
+}
