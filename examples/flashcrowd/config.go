@@ -62,6 +62,10 @@ type Config struct {
 	Workers int
 
 	Progress io.Writer // the progress bar goes here; nil: none
+
+	// wrapStore, if set, is put in front of each instance's store in a
+	// simulation (tests: a store that makes fewer admissions a step).
+	wrapStore func(waitroom.Store) waitroom.Store
 }
 
 func (c Config) withDefaults() (Config, error) {

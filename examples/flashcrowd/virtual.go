@@ -189,6 +189,9 @@ func RunSim(ctx context.Context, cfg Config) (*Result, error) {
 	defer cleanup()
 	var calls storeCalls
 	for i, st := range stores {
+		if cfg.wrapStore != nil {
+			st = cfg.wrapStore(st)
+		}
 		counting, counted := waitroomtest.Counting(st)
 		calls = append(calls, counted)
 		room, err := waitroom.New(counting, waitroom.WithZone(cfg.zone()), waitroom.WithLogger(logger),

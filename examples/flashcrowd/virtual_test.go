@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/waitroom/waitroom"
 )
 
 // simSmall is the simulation of the test suite: the live run's defaults
@@ -112,6 +114,30 @@ func TestSimExchangeLimit(t *testing.T) {
 	assert.Equal(t, "rate", res.Sim.Binds)
 	assert.GreaterOrEqual(t, res.Sim.SteadySecs, 4)
 	assert.InDelta(t, 2000, res.Sim.SteadyRate, 1)
+}
+
+// TestSimShortSteps pins the exchanger's repeated steps over a store that
+// makes fewer admissions in one step than the tick's share, as DynamoDB
+// does (one transaction: some 33 admissions): 2,000 per second is 200 a
+// tick, and the store here makes 33 at most. With one step per tick the
+// outflow was 330 per second, -83.5%.
+func TestSimShortSteps(t *testing.T) {
+	cfg := simSmall()
+	cfg.Visitors, cfg.Window, cfg.Capacity, cfg.Rate = 16000, 2*time.Second, 20000, 2000
+	cfg.wrapStore = func(s waitroom.Store) waitroom.Store { return shortSteps{s.(waitroom.BatchStore), 33} }
+	res := runSimHeld(t, cfg)
+	assert.GreaterOrEqual(t, res.Sim.SteadySecs, 4)
+	assert.InDelta(t, 2000, res.Sim.SteadyRate, 1)
+}
+
+// shortSteps is a store whose exchange steps let in at most max visitors.
+type shortSteps struct {
+	waitroom.BatchStore
+	max int
+}
+
+func (s shortSteps) Exchange(ctx context.Context, zone string, now time.Time, limit int) (waitroom.Exchange, error) {
+	return s.BatchStore.Exchange(ctx, zone, now, min(limit, s.max))
 }
 
 // TestSimSweepPoints runs a few points of the sweep (-sweep), smaller:
