@@ -94,7 +94,7 @@ func main() {
 	flag.DurationVar(&cfg.ClaimDelay, "claim-delay", 0, "with -sim: mean time from a visitor's turn to its claim (uniform within ±50%; default 100ms)")
 	flag.DurationVar(&cfg.Quantum, "quantum", 0, "with -sim: the virtual clock's step; the calls due in one step go together (default 10ms)")
 	flag.IntVar(&cfg.Workers, "workers", 0, "with -sim: visitors' calls in flight at once (default 256)")
-	sweep := flag.Bool("sweep", false, "with -sim: run the sweep of capacities (10, 1000, 20000) and rates (1, 100, 5000 per second) on -store and print its table")
+	sweep := flag.Bool("sweep", false, "with -sim: run the sweep of capacities (10, 1000, 20000) and rates (1, 100, 5000 per second) on -store, with a crowd that stays 1-3 s and releases, and print its table")
 	out := flag.String("out", filepath.Join(os.TempDir(), "flashcrowd-report"), "directory for report.txt and chart.svg (outside the source tree by default)")
 	quiet := flag.Bool("quiet", false, "no progress bar")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")

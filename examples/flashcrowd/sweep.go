@@ -28,13 +28,25 @@ var (
 // expects: long enough for windows of 20 admissions at the slowest point.
 const sweepSteady = 40 * time.Second
 
-// sweepPoint is the sale of one sweep point: base's settings (store,
-// claim delay, think time, session, ...) at capacity and rate, with a
-// crowd that arrives within 10 s and keeps a line for about sweepSteady
-// at the outflow it expects (the rate, or what the capacity allows).
+// The sweep's crowd: every visitor stays 1-3 s (uniform) and releases its
+// slot, so that a slot's hold, and with it what the capacity allows
+// (capacity / mean hold), is known to within a percent from a few hundred
+// visitors. A crowd whose few visitors keep their slots for the whole
+// session would make the capacity's bound a matter of how many of them
+// the line happens to hold.
+const (
+	sweepThink   = 2 * time.Second
+	sweepRelease = 1.0
+)
+
+// sweepPoint is the sale of one sweep point: base's store, claim delay,
+// tick and exchange limit, the sweep's crowd, at capacity and rate, with
+// visitors who arrive within 10 s and keep a line for about sweepSteady at
+// the outflow expected (the rate, or what the capacity allows).
 func sweepPoint(base Config, capacity int, rate float64) Config {
 	c := base
 	c.Sim, c.Capacity, c.Rate, c.Window = true, capacity, rate, 10*time.Second
+	c.Think, c.ReleaseShare = sweepThink, sweepRelease
 	c.Visitors, c.Timeout, c.Progress = 0, 0, nil
 	d, err := c.withDefaults()
 	if err != nil {
@@ -96,14 +108,14 @@ func writeSweep(w io.Writer, results []*Result) {
 		return
 	}
 	c := results[0].Config
-	fmt.Fprintf(w, "sweep on the %s store: think %v (±50%%), session %v, %.0f%% release, claim %v after the turn, tick %v\n\n",
-		storeLabel(c.Store), c.Think, c.Session, 100*c.ReleaseShare, c.ClaimDelay, c.Tick)
-	fmt.Fprintln(w, "| capacity | rate/s | visitors | capacity/session | capacity/hold | binds | goal/s | steady/s | error | worst window | bucket full | max inside | max in origin | inversions | calls/visitor |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "sweep on the %s store: think %v (±50%%), session %v, %.0f%% release, claim %v after the turn, tick %v, exchange limit %d\n\n",
+		storeLabel(c.Store), c.Think, c.Session, 100*c.ReleaseShare, c.ClaimDelay, c.Tick, c.ExchangeLimit)
+	fmt.Fprintln(w, "| capacity | rate/s | visitors | capacity/hold | binds | goal/s | steady/s | error | worst window | bucket full | max inside | max in origin | inversions | calls/visitor |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range results {
 		f, c := r.Sim, r.Config
-		fmt.Fprintf(w, "| %d | %g | %d | %.2f | %.2f | %s | %.2f | %.2f | %+.2f%% | %+.2f%% (%ds) | %.1f%% | %d | %d | %d | %.2f |\n",
-			c.Capacity, c.Rate, c.Visitors, float64(c.Capacity)/c.Session.Seconds(), f.SlotBound, f.Binds, f.Goal,
+		fmt.Fprintf(w, "| %d | %g | %d | %.2f | %s | %.2f | %.2f | %+.2f%% | %+.2f%% (%ds) | %.1f%% | %d | %d | %d | %.2f |\n",
+			c.Capacity, c.Rate, c.Visitors, f.SlotBound, f.Binds, f.Goal,
 			f.SteadyRate, f.GoalError, f.WorstError, f.WindowSecs, 100*f.Fill, r.maxInside(), r.MaxOriginConcurrency,
 			r.Order.Inversions, r.perVisitor(r.StoreCalls))
 	}
