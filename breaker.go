@@ -39,7 +39,12 @@ const (
 
 // A breaker counts store calls that fail in a row and, at failures of
 // them, opens: calls then fail fast until coolDown has passed on the
-// Room's clock, when one call goes through as the probe. An answered
+// Room's clock, when one call goes through as the probe. A late call
+// (a batch, a waiting feed read) probes only once twice the cool-down has
+// passed: while a zone's batch is in flight its visitors' calls wait for
+// it, and a waiting read lasts its wait, so a probe that fails there
+// holds them for its whole deadline, where an exchange step (each tick)
+// or a claim holds nobody. An answered
 // probe closes the breaker; a failed one opens it for another coolDown.
 // Only the probe's result changes an open breaker: calls that were
 // already in flight when it opened are not counted. Time is a parameter.
@@ -62,15 +67,20 @@ func newBreaker(failures int, coolDown time.Duration) *breaker {
 }
 
 // allow reports whether a call may go at now, and whether it is the probe
-// (whose result the caller must record with probe set).
-func (b *breaker) allow(now time.Time) (ok, probe bool) {
+// (whose result the caller must record with probe set). late marks a call
+// that should probe only when no other has (see breaker).
+func (b *breaker) allow(now time.Time, late bool) (ok, probe bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch b.state {
 	case breakerClosed:
 		return true, false
 	case breakerOpen:
-		if b.probeNow || !now.Before(b.openedAt.Add(b.coolDown)) {
+		wait := b.coolDown
+		if late {
+			wait *= 2
+		}
+		if b.probeNow || !now.Before(b.openedAt.Add(wait)) {
 			b.state, b.probeNow = breakerProbing, false
 			return true, true
 		}

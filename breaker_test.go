@@ -43,7 +43,7 @@ func TestBreaker(t *testing.T) {
 		{2008 * ms, callFailed, true, false, breakerSame, breakerClosed},         // a new run starts from zero
 	}
 	for i, s := range steps {
-		ok, probe := b.allow(at(s.at))
+		ok, probe := b.allow(at(s.at), false)
 		require.Equal(t, s.ok, ok, "step %d: allowed", i)
 		assert.Equal(t, s.probe, probe, "step %d: probe", i)
 		if ok {
@@ -63,19 +63,19 @@ func TestBreaker(t *testing.T) {
 func TestBreakerOneProbeAtATime(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	b := newBreaker(1, time.Second)
-	ok, _ := b.allow(t0)
+	ok, _ := b.allow(t0, false)
 	require.True(t, ok)
-	late, _ := b.allow(t0) // in flight as the breaker opens
+	late, _ := b.allow(t0, false) // in flight as the breaker opens
 	require.True(t, late)
 	change, _ := b.record(false, callFailed, t0)
 	require.Equal(t, breakerOpened, change)
 
 	t1 := t0.Add(time.Second)
-	ok, probe := b.allow(t1)
+	ok, probe := b.allow(t1, false)
 	require.True(t, ok)
 	require.True(t, probe)
 	for range 3 {
-		ok, _ := b.allow(t1)
+		ok, _ := b.allow(t1, true)
 		assert.False(t, ok, "one probe at a time")
 	}
 	change, _ = b.record(false, callAnswered, t1)
@@ -83,4 +83,24 @@ func TestBreakerOneProbeAtATime(t *testing.T) {
 	assert.Equal(t, breakerProbing, b.current())
 	change, _ = b.record(true, callAnswered, t1)
 	assert.Equal(t, breakerClosedAgain, change)
+}
+
+// A late call (a batch) probes only after twice the cool-down, so that
+// an exchange step or a claim probes first; after that it may.
+func TestBreakerLateCallsProbeLast(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	b := newBreaker(1, time.Second)
+	b.allow(t0, false)
+	b.record(false, callFailed, t0)
+	ok, _ := b.allow(t0.Add(time.Second), true)
+	assert.False(t, ok, "a batch does not probe at the cool-down")
+	ok, _ = b.allow(t0.Add(2*time.Second-time.Millisecond), true)
+	assert.False(t, ok)
+	ok, probe := b.allow(t0.Add(2*time.Second), true)
+	assert.True(t, ok, "nobody else probed: the batch does")
+	assert.True(t, probe)
+	change, _ := b.record(true, callFailed, t0.Add(2*time.Second))
+	require.Equal(t, breakerSame, change)
+	ok, probe = b.allow(t0.Add(3*time.Second), false)
+	assert.True(t, ok && probe, "an exchange step probes a cool-down after the failed probe")
 }

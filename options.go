@@ -150,8 +150,10 @@ func WithMaxStoreCalls(n int) Option { return func(c *config) { c.maxStoreCalls 
 // breaker opens and every call fails at once with ErrCircuitOpen, so the
 // fail policy applies without each request waiting for a timeout; once
 // coolDown has passed on the Room's clock one call goes through as a
-// probe, and its answer closes the breaker (a failure opens it for
-// another coolDown). Calls the caller gave up on, and calls refused by
+// probe (an exchange step, a claim, ...; a batch of visitors' calls or a
+// waiting feed read only after twice coolDown, since the visitors batched
+// behind a probe would wait for its deadline), and its answer closes the
+// breaker (a failure opens it for another coolDown). Calls the caller gave up on, and calls refused by
 // WithMaxStoreCalls, count neither way. The breaker's opening is logged
 // as a warning, its closing as info. failures 0 turns the breaker off.
 // Default DefaultBreakerFailures (10) and DefaultBreakerCoolDown (1s).

@@ -70,15 +70,16 @@ type storeCall struct {
 
 // begin lets a call of op go, or says why not. wait is how long the call
 // may wait by design (ReadFeed's), on top of the timeout; capped says
-// whether it counts against the cap.
-func (g *guardedStore) begin(ctx context.Context, op string, wait time.Duration, capped bool) (storeCall, error) {
+// whether it counts against the cap; late, whether it should probe an
+// open breaker only when no other call has (a batch, a waiting read).
+func (g *guardedStore) begin(ctx context.Context, op string, wait time.Duration, capped, late bool) (storeCall, error) {
 	c := storeCall{g: g, op: op, parent: ctx, capped: capped}
 	if capped && g.inflight.Add(1) > g.max {
 		g.inflight.Add(-1)
 		return c, fmt.Errorf("%w: %s: %d in flight", ErrStoreBusy, op, g.max)
 	}
 	if g.br != nil {
-		ok, probe := g.br.allow(g.clock())
+		ok, probe := g.br.allow(g.clock(), late)
 		if !ok {
 			if capped {
 				g.inflight.Add(-1)
@@ -131,7 +132,7 @@ func (c storeCall) end(err error) error {
 func (g *guardedStore) inFlight() int64 { return g.inflight.Load() }
 
 func (g *guardedStore) PutZone(ctx context.Context, z ZoneState, now time.Time) (ZoneState, error) {
-	c, err := g.begin(ctx, "PutZone", 0, true)
+	c, err := g.begin(ctx, "PutZone", 0, true, false)
 	if err != nil {
 		return ZoneState{}, err
 	}
@@ -140,7 +141,7 @@ func (g *guardedStore) PutZone(ctx context.Context, z ZoneState, now time.Time) 
 }
 
 func (g *guardedStore) Zone(ctx context.Context, zone string) (ZoneState, error) {
-	c, err := g.begin(ctx, "Zone", 0, true)
+	c, err := g.begin(ctx, "Zone", 0, true, false)
 	if err != nil {
 		return ZoneState{}, err
 	}
@@ -149,7 +150,7 @@ func (g *guardedStore) Zone(ctx context.Context, zone string) (ZoneState, error)
 }
 
 func (g *guardedStore) Register(ctx context.Context, zone, visitor string, now time.Time) (Place, error) {
-	c, err := g.begin(ctx, "Register", 0, true)
+	c, err := g.begin(ctx, "Register", 0, true, false)
 	if err != nil {
 		return Place{}, err
 	}
@@ -158,7 +159,7 @@ func (g *guardedStore) Register(ctx context.Context, zone, visitor string, now t
 }
 
 func (g *guardedStore) Position(ctx context.Context, zone, visitor string, now time.Time) (Place, error) {
-	c, err := g.begin(ctx, "Position", 0, true)
+	c, err := g.begin(ctx, "Position", 0, true, false)
 	if err != nil {
 		return Place{}, err
 	}
@@ -167,7 +168,7 @@ func (g *guardedStore) Position(ctx context.Context, zone, visitor string, now t
 }
 
 func (g *guardedStore) Heartbeat(ctx context.Context, zone, visitor string, now time.Time) error {
-	c, err := g.begin(ctx, "Heartbeat", 0, true)
+	c, err := g.begin(ctx, "Heartbeat", 0, true, false)
 	if err != nil {
 		return err
 	}
@@ -175,7 +176,7 @@ func (g *guardedStore) Heartbeat(ctx context.Context, zone, visitor string, now 
 }
 
 func (g *guardedStore) Enter(ctx context.Context, zone, visitor string, now time.Time) (Slot, bool, error) {
-	c, err := g.begin(ctx, "Enter", 0, true)
+	c, err := g.begin(ctx, "Enter", 0, true, false)
 	if err != nil {
 		return Slot{}, false, err
 	}
@@ -184,7 +185,7 @@ func (g *guardedStore) Enter(ctx context.Context, zone, visitor string, now time
 }
 
 func (g *guardedStore) Exchange(ctx context.Context, zone string, now time.Time, limit int) (Exchange, error) {
-	c, err := g.begin(ctx, "Exchange", 0, true)
+	c, err := g.begin(ctx, "Exchange", 0, true, false)
 	if err != nil {
 		return Exchange{}, err
 	}
@@ -193,7 +194,7 @@ func (g *guardedStore) Exchange(ctx context.Context, zone string, now time.Time,
 }
 
 func (g *guardedStore) Claim(ctx context.Context, zone, visitor string, now time.Time) (Slot, error) {
-	c, err := g.begin(ctx, "Claim", 0, true)
+	c, err := g.begin(ctx, "Claim", 0, true, false)
 	if err != nil {
 		return Slot{}, err
 	}
@@ -202,7 +203,7 @@ func (g *guardedStore) Claim(ctx context.Context, zone, visitor string, now time
 }
 
 func (g *guardedStore) Release(ctx context.Context, zone, visitor string, now time.Time) (bool, error) {
-	c, err := g.begin(ctx, "Release", 0, true)
+	c, err := g.begin(ctx, "Release", 0, true, false)
 	if err != nil {
 		return false, err
 	}
@@ -211,7 +212,7 @@ func (g *guardedStore) Release(ctx context.Context, zone, visitor string, now ti
 }
 
 func (g *guardedStore) Admit(ctx context.Context, zone, visitor string, now time.Time) (Slot, error) {
-	c, err := g.begin(ctx, "Admit", 0, true)
+	c, err := g.begin(ctx, "Admit", 0, true, false)
 	if err != nil {
 		return Slot{}, err
 	}
@@ -220,7 +221,7 @@ func (g *guardedStore) Admit(ctx context.Context, zone, visitor string, now time
 }
 
 func (g *guardedStore) Head(ctx context.Context, zone string, n int, now time.Time) ([]Place, error) {
-	c, err := g.begin(ctx, "Head", 0, true)
+	c, err := g.begin(ctx, "Head", 0, true, false)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +230,7 @@ func (g *guardedStore) Head(ctx context.Context, zone string, n int, now time.Ti
 }
 
 func (g *guardedStore) Stats(ctx context.Context, zone string, now time.Time) (ZoneStats, error) {
-	c, err := g.begin(ctx, "Stats", 0, true)
+	c, err := g.begin(ctx, "Stats", 0, true, false)
 	if err != nil {
 		return ZoneStats{}, err
 	}
@@ -238,7 +239,7 @@ func (g *guardedStore) Stats(ctx context.Context, zone string, now time.Time) (Z
 }
 
 func (g *guardedStore) ReadFeed(ctx context.Context, zone string, after uint64, limit int, wait time.Duration) ([]Event, error) {
-	c, err := g.begin(ctx, "ReadFeed", max(wait, 0), false)
+	c, err := g.begin(ctx, "ReadFeed", max(wait, 0), false, wait > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -250,14 +251,14 @@ func (g *guardedStore) Close() error { return g.s.Close() }
 
 // guardedBatchStore is a guardedStore in front of a BatchStore. A batch
 // is one call: one deadline, one place under the cap, one result for the
-// breaker.
+// breaker; it probes an open breaker late (see breaker).
 type guardedBatchStore struct {
 	*guardedStore
 	bs BatchStore
 }
 
 func (g *guardedBatchStore) Batch(ctx context.Context, zone string, now time.Time, calls []Call) error {
-	c, err := g.begin(ctx, "Batch", 0, true)
+	c, err := g.begin(ctx, "Batch", 0, true, true)
 	if err != nil {
 		return err
 	}

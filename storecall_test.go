@@ -164,26 +164,37 @@ func TestBreakerOpensAndProbes(t *testing.T) {
 	require.ErrorIs(t, err, waitroom.ErrCircuitOpen, "the store is back, but the cool-down has not passed")
 
 	clock.Advance(5 * time.Second)
-	s.down.Store(true)
 	_, err = room.Visit(ctx, "checkout", nil, true)
-	require.ErrorIs(t, err, waitroom.ErrStoreUnavailable)
-	require.NotErrorIs(t, err, waitroom.ErrCircuitOpen, "the probe reached the store")
+	require.ErrorIs(t, err, waitroom.ErrCircuitOpen, "a batch does not probe at the cool-down: it would hold its zone's visitors")
+	s.down.Store(true)
+	reached = s.calls.Load()
+	require.ErrorIs(t, room.Step(ctx), waitroom.ErrStoreUnavailable)
+	assert.Equal(t, reached+1, s.calls.Load(), "the exchange step probed the store, and it alone")
 	_, err = room.Visit(ctx, "checkout", nil, true)
 	require.ErrorIs(t, err, waitroom.ErrCircuitOpen, "the probe failed: open for another cool-down")
 
 	clock.Advance(5 * time.Second)
 	s.down.Store(false)
+	require.NoError(t, room.Step(ctx), "the probe is answered")
 	out, err := room.Visit(ctx, "checkout", nil, true)
-	require.NoError(t, err, "the probe is answered")
-	assert.Equal(t, waitroom.StateWaiting, out.State)
-	_, err = room.Visit(ctx, "checkout", nil, true)
 	require.NoError(t, err, "closed again")
-	require.NoError(t, room.Step(ctx))
+	assert.Equal(t, waitroom.StateWaiting, out.State)
 	info := logs.Lines("INFO")
 	require.Len(t, info, 1, logs.String())
 	assert.Contains(t, info[0], "circuit breaker closed")
 	assert.Contains(t, info[0], "open_for=10s")
 	assert.Len(t, logs.Lines("WARN"), 1, "a failed probe logs nothing more")
+
+	// With no other call to probe, a batch probes after twice the
+	// cool-down.
+	s.down.Store(true)
+	for range 3 {
+		room.Visit(ctx, "checkout", nil, true)
+	}
+	s.down.Store(false)
+	clock.Advance(10 * time.Second)
+	_, err = room.Visit(ctx, "checkout", nil, true)
+	require.NoError(t, err, "the batch probed")
 }
 
 // Calls whose caller gave up say nothing of the store: they do not open
