@@ -80,7 +80,8 @@ func (p *Proxy) SetTarget(addr string) {
 // SetLatency delays every chunk of bytes read from then on, in each
 // direction, by d before it is delivered (a round trip costs 2d). Order is
 // kept, and bytes keep flowing while earlier ones wait: it adds latency,
-// not a bandwidth limit. 0 removes it.
+// not a bandwidth limit, up to 1024 reads in flight each way (past that
+// the proxy reads no more until the oldest is delivered). 0 removes it.
 func (p *Proxy) SetLatency(d time.Duration) {
 	p.mu.Lock()
 	p.latency = max(d, 0)
@@ -237,7 +238,7 @@ type chunk struct {
 // reader that stamps each chunk with its due time and a writer that
 // delivers it then. Either's end closes the link.
 func (p *Proxy) pump(l *link, src, dst net.Conn, delivered *atomic.Int64) {
-	q := make(chan chunk, 64)
+	q := make(chan chunk, 1024)
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
