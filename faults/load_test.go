@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,11 +21,15 @@ type crowd struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 
+	sent     chan struct{} // closed when an open loop has sent its last
+	inflight atomic.Int64  // requests sent and not yet answered
+
 	mu        sync.Mutex
 	codes     map[int]int
 	errs      int
 	latencies []time.Duration
-	queued    []*visitor // newcomers given a place (429)
+	starts    []time.Time // of each latency
+	queued    []*visitor  // newcomers given a place (429)
 }
 
 // startCrowd sends newcomers, workers at a time, each asking as soon as
@@ -50,8 +55,9 @@ func (s *sale) startCrowd(workers int) *crowd {
 // its own whatever the answers before (an open loop: a slow answer does
 // not slow the arrivals), n in all.
 func (s *sale) startArrivals(perSecond, n int) *crowd {
-	c := &crowd{s: s, stop: make(chan struct{}), codes: make(map[int]int)}
+	c := &crowd{s: s, stop: make(chan struct{}), codes: make(map[int]int), sent: make(chan struct{})}
 	c.wg.Go(func() {
+		defer close(c.sent)
 		tick := time.NewTicker(time.Second / time.Duration(perSecond))
 		defer tick.Stop()
 		for i := range n {
@@ -69,7 +75,9 @@ func (s *sale) startArrivals(perSecond, n int) *crowd {
 
 func (c *crowd) one(v *visitor) {
 	start := time.Now()
+	c.inflight.Add(1)
 	code, _, err := v.get()
+	c.inflight.Add(-1)
 	took := time.Since(start)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -79,6 +87,7 @@ func (c *crowd) one(v *visitor) {
 	}
 	c.codes[code]++
 	c.latencies = append(c.latencies, took)
+	c.starts = append(c.starts, start)
 	if code == http.StatusTooManyRequests {
 		c.queued = append(c.queued, v)
 	}
@@ -98,9 +107,17 @@ func (c *crowd) answered() (map[int]int, int) {
 }
 
 // percentile returns the p-th percentile of the answers' latencies.
-func (c *crowd) percentile(p float64) time.Duration {
+func (c *crowd) percentile(p float64) time.Duration { return c.percentileSince(p, time.Time{}) }
+
+// percentileSince is percentile over the requests sent from since on.
+func (c *crowd) percentileSince(p float64, since time.Time) time.Duration {
 	c.mu.Lock()
-	ls := slices.Clone(c.latencies)
+	var ls []time.Duration
+	for i, l := range c.latencies {
+		if !c.starts[i].Before(since) {
+			ls = append(ls, l)
+		}
+	}
 	c.mu.Unlock()
 	if len(ls) == 0 {
 		return 0

@@ -59,14 +59,16 @@ func testKeys(t testing.TB) *waitroom.KeyRing {
 	return ring
 }
 
-// newSale starts a Room over store with zone and a fast exchanger, short
-// store deadlines and a quick breaker (3 failures, 300ms), then opts.
+// newSale starts a Room over store with zone and a fast exchanger, a
+// store deadline of a second (the race detector on two busy cores makes a
+// first call, which loads its script, take a few hundred milliseconds)
+// and a quick breaker (3 failures, 300ms), then opts.
 func newSale(t *testing.T, store waitroom.Store, zone waitroom.Zone, opts ...waitroom.Option) *sale {
 	t.Helper()
 	s := &sale{t: t, zone: zone.Name, logs: &waitroomtest.Log{}, mwLog: &waitroomtest.Log{}, hits: make(map[string]int)}
 	opts = append([]waitroom.Option{waitroom.WithZone(zone), waitroom.WithTick(20 * time.Millisecond),
 		waitroom.WithKeys(testKeys(t)), waitroom.WithLogger(s.logs.Logger()),
-		waitroom.WithStoreTimeout(300 * time.Millisecond), waitroom.WithBreaker(3, 300*time.Millisecond)}, opts...)
+		waitroom.WithStoreTimeout(time.Second), waitroom.WithBreaker(3, 300*time.Millisecond)}, opts...)
 	room, err := waitroom.New(store, opts...) // closes the store
 	require.NoError(t, err)
 	s.room = room
