@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,4 +187,31 @@ func TestCompactPageKeepsTheActions(t *testing.T) {
 	compact := compactPage(pageHTML)
 	assert.Equal(t, actions.FindAllString(pageHTML, -1), actions.FindAllString(compact, -1))
 	assert.Less(t, len(compact), len(pageHTML)*3/4)
+}
+
+func TestNoneMatch(t *testing.T) {
+	const etag = `"abc"`
+	for inm, want := range map[string]bool{
+		`"abc"`:                true,
+		`W/"abc"`:              true,
+		` "x" ,W/"abc"`:        true,
+		`*`:                    true,
+		`"x", *`:               true,
+		``:                     false,
+		`abc`:                  false,
+		`"ab"`:                 false,
+		`"abc`:                 false,
+		`"x" "abc"`:            true, // no comma: read as a list all the same
+		`W/`:                   false,
+		`"a,b", "abc"`:         true,
+		`junk, "abc"`:          false, // a malformed tag ends the list
+		`"abcd"`:               false,
+		`W/"abc"junk`:          true,
+		strings.Repeat(",", 9): false,
+	} {
+		h := http.Header{"If-None-Match": {inm}}
+		assert.Equal(t, want, noneMatch(h, etag), "%q", inm)
+	}
+	assert.False(t, noneMatch(http.Header{}, etag))
+	assert.True(t, noneMatch(http.Header{"If-None-Match": {`"x"`, `"abc"`}}, etag), "one of several lines")
 }

@@ -107,3 +107,35 @@ func seeOther(w http.ResponseWriter, location string) {
 	w.Header().Set("Location", location)
 	w.WriteHeader(http.StatusSeeOther)
 }
+
+// noneMatch reports whether the request's If-None-Match header names
+// etag, by the weak comparison RFC 9110 prescribes for it (W/"x" matches
+// "x"), or is "*". A malformed list matches nothing from its first
+// malformed tag on: the full response is then sent, the safe side.
+func noneMatch(h http.Header, etag string) bool {
+	etag = strings.TrimPrefix(etag, "W/")
+	for _, v := range h["If-None-Match"] {
+		for {
+			v = strings.TrimLeft(v, " \t,")
+			if v == "" {
+				break
+			}
+			if v[0] == '*' {
+				return true
+			}
+			v = strings.TrimPrefix(v, "W/")
+			if v == "" || v[0] != '"' {
+				break
+			}
+			end := strings.IndexByte(v[1:], '"')
+			if end < 0 {
+				break
+			}
+			if v[:end+2] == etag {
+				return true
+			}
+			v = v[end+2:]
+		}
+	}
+	return false
+}
