@@ -2,8 +2,11 @@ package middleware_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +210,121 @@ func TestBrowserShowsTheClosedPage(t *testing.T) {
 	title := browsertest.WaitFor(t, ctx, `document.querySelector("h1") && document.querySelector("h1").textContent === "The sale is closed" && document.title`, 15*time.Second)
 	assert.Equal(t, "The sale is closed", title)
 	browsertest.Screenshot(t, ctx, "waitroom-closed-page.png")
+}
+
+// With the shell page, the visitor's refreshes ask for the shell, which is
+// the same for everyone and revalidated by its ETag, and the shell shows
+// the visitor's own place, as the line moves, until it lets it in.
+func TestBrowserShellPageShowsThePosition(t *testing.T) {
+	room, err := waitroom.New(memstore.New(), waitroom.WithZone(checkoutZone(1)),
+		waitroom.WithTick(20*time.Millisecond), waitroom.WithKeys(testRing(t)))
+	require.NoError(t, err)
+	t.Cleanup(func() { room.Close() })
+	h := middleware.Wrap(room, &origin{}, middleware.WithShellPage(time.Minute))
+	var mu sync.Mutex
+	var shellAnswers []int // the statuses of the shell's responses
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.Handle("/.waitroom/wait", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		shellAnswers = append(shellAnswers, rec.Code)
+		mu.Unlock()
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	mux.Handle("/favicon.ico", http.NotFoundHandler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { h.Close() })
+	answers := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(shellAnswers)
+	}
+	first, second := newClient(h), newClient(h)
+	require.Equal(t, http.StatusOK, first.get("/checkout").StatusCode)
+	require.Equal(t, http.StatusTooManyRequests, second.get("/checkout").StatusCode)
+
+	// The first visit: the visitor's own page, at the protected URL, at
+	// place 2; its script moves the address to the shell's.
+	ctx := browsertest.New(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout/seat?row=7")))
+	pos, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-position").textContent`))
+	require.NoError(t, err)
+	assert.Equal(t, "2", pos)
+	assert.Equal(t, "?return=%2Fcheckout%2Fseat%3Frow%3D7&zone=checkout",
+		browsertest.WaitFor(t, ctx, `location.pathname === "/.waitroom/wait" && location.search`, 5*time.Second))
+	assert.Empty(t, answers(), "the first visit asks for no shell")
+
+	// A refresh is the shell: the place arrives over the websocket ("…"
+	// until then).
+	const placeExpr = `document.documentElement.dataset.wrLive === "websocket" && document.getElementById("wr-position").textContent !== "…" && document.getElementById("wr-position").textContent`
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload()))
+	assert.Equal(t, "2", browsertest.WaitFor(t, ctx, placeExpr, 5*time.Second))
+	assert.Equal(t, []int{http.StatusOK}, answers())
+	ahead, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-ahead").textContent`))
+	require.NoError(t, err)
+	assert.Equal(t, "1", ahead)
+	browsertest.Screenshot(t, ctx, "waiting-page-shell.png")
+
+	// The next refresh is revalidated: 304, and the place again.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload()))
+	assert.Equal(t, "2", browsertest.WaitFor(t, ctx, placeExpr, 5*time.Second))
+	assert.Equal(t, []int{http.StatusOK, http.StatusNotModified}, answers())
+
+	// The line moves: the shell shows it.
+	_, err = room.Release(context.Background(), "checkout", first.id)
+	require.NoError(t, err)
+	browsertest.WaitFor(t, ctx, `document.getElementById("wr-position").textContent === "1" && "moved"`, 5*time.Second)
+
+	// Its turn: the shell claims and returns to the URL first asked for.
+	require.Contains(t, body(second.get("/checkout")), "inside ")
+	_, err = room.Release(context.Background(), "checkout", second.id)
+	require.NoError(t, err)
+	assert.Equal(t, "/checkout/seat?row=7", browsertest.WaitFor(t, ctx, insideExpr, 5*time.Second))
+}
+
+// A shell opened without JavaScript goes to the protected URL at once,
+// whose page shows the place and refreshes itself until it lets it in.
+func TestBrowserShellPageWithoutJavaScript(t *testing.T) {
+	room, srv, first := liveEnv(t, middleware.WithShellPage(time.Minute), middleware.WithMaxRetryAfter(time.Second))
+	ctx := browsertest.New(t)
+	disableScripts(t, ctx)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/.waitroom/wait?zone=checkout&return=%2Fcheckout%2Fseat%3Frow%3D9")))
+	assert.Equal(t, "1", browsertest.WaitFor(t, ctx,
+		`location.pathname + location.search === "/checkout/seat?row=9" && document.getElementById("wr-position") && document.getElementById("wr-position").textContent`, 5*time.Second))
+	title, err := chromedp.Run(ctx, chromedp.Title())
+	require.NoError(t, err)
+	assert.Equal(t, "You are in line", title)
+
+	_, err = room.Release(context.Background(), "checkout", first.id)
+	require.NoError(t, err)
+	assert.Equal(t, "/checkout/seat?row=9", browsertest.WaitFor(t, ctx, insideExpr, 3*time.Second))
+}
+
+// The shell shows the sale's opening too, from the first report, in the
+// visitor's time zone.
+func TestBrowserShellPageShowsTheOpening(t *testing.T) {
+	z := checkoutZone(1)
+	z.OpensAt = t0.Add(time.Hour)
+	e := newEnv(t, z, nil, middleware.WithShellPage(time.Minute))
+	srv := httptest.NewServer(e.h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { e.h.Close() })
+	ctx := browsertest.New(t)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	})))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/checkout")))
+	browsertest.WaitFor(t, ctx, `location.pathname === "/.waitroom/wait" && "moved"`, 5*time.Second)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Reload()))
+	opens := browsertest.WaitFor(t, ctx, `!document.getElementById("wr-opens").closest("p").hidden && document.getElementById("wr-opens").textContent`, 5*time.Second)
+	assert.Regexp(t, `2026.*\b(8:00|20:00)\b`, opens)
+	pos, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("wr-position").textContent`))
+	require.NoError(t, err)
+	assert.Equal(t, "1", pos)
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // serveReserved answers a request under the prefix; sub is the path after
-// it. The push channels (ws, events) carry the status endpoint's report.
+// it. The push channels (ws, events) carry the status endpoint's report;
+// wait is the shell of WithShellPage.
 func (h *Handler) serveReserved(w http.ResponseWriter, r *http.Request, sub string) {
 	w.Header().Set("Cache-Control", "no-store")
 	switch sub {
@@ -23,6 +24,15 @@ func (h *Handler) serveReserved(w http.ResponseWriter, r *http.Request, sub stri
 			return
 		}
 		h.serveStatus(w, r)
+	case "/wait":
+		if !h.e.cfg.shell {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveShell(w, r)
 	case "/claim":
 		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 			return

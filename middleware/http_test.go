@@ -318,33 +318,44 @@ func TestAccessFromDerivedContexts(t *testing.T) {
 // The waiting page of a visitor in line fits, with its header, in the
 // 4 KB net/http writes at once: a repeat request costs one write.
 func TestWaitingPageFitsOneWrite(t *testing.T) {
-	z := checkoutZone(1)
-	z.Session = time.Hour    // a wait of hours, with a range
-	z.AdmitPerSecond = 0.015 // from at least 2 minutes: the range's longest words
-	e := newEnv(t, z, nil)
-	srv := httptest.NewServer(e.h)
-	t.Cleanup(srv.Close)
-	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
-	require.Equal(t, http.StatusTooManyRequests, e.client().get("/checkout").StatusCode)
-	b := e.client()
-	const target = "/checkout/seat?row=7&section=balcony"
-	require.Equal(t, http.StatusTooManyRequests, b.get(target).StatusCode)
+	for _, tc := range []struct {
+		name string
+		opts []middleware.Option
+	}{
+		{"page", nil},
+		{"page that moves to the shell", []middleware.Option{middleware.WithShellPage(time.Minute)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			z := checkoutZone(1)
+			z.Session = time.Hour    // a wait of hours, with a range
+			z.AdmitPerSecond = 0.015 // from at least 2 minutes: the range's longest words
+			e := newEnv(t, z, nil, tc.opts...)
+			srv := httptest.NewServer(e.h)
+			t.Cleanup(srv.Close)
+			require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+			require.Equal(t, http.StatusTooManyRequests, e.client().get("/checkout").StatusCode)
+			b := e.client()
+			const target = "/checkout/seat?row=7&section=balcony"
+			require.Equal(t, http.StatusTooManyRequests, b.get(target).StatusCode)
 
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	require.NoError(t, err)
-	defer conn.Close()
-	_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.example\r\nAccept: text/html\r\nCookie: %s\r\n\r\n",
-		target, b.cookie("wr_v_checkout"))
-	require.NoError(t, err)
-	n := &countingReader{r: conn}
-	res, err := http.ReadResponse(bufio.NewReader(n), nil)
-	require.NoError(t, err)
-	page, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
-	assert.Contains(t, string(page), "People ahead of you: <span id=\"wr-ahead\">1</span>")
-	assert.Contains(t, string(page), "(between")
-	assert.LessOrEqual(t, n.n, 4096, "response bytes (page: %d)", len(page))
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			require.NoError(t, err)
+			defer conn.Close()
+			_, err = fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: shop.example\r\nAccept: text/html\r\nCookie: %s\r\n\r\n",
+				target, b.cookie("wr_v_checkout"))
+			require.NoError(t, err)
+			n := &countingReader{r: conn}
+			res, err := http.ReadResponse(bufio.NewReader(n), nil)
+			require.NoError(t, err)
+			page, err := io.ReadAll(res.Body)
+			require.NoError(t, err)
+			require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+			assert.Contains(t, string(page), "People ahead of you: <span id=\"wr-ahead\">1</span>")
+			assert.Contains(t, string(page), "(between")
+			assert.LessOrEqual(t, n.n, 4096, "response bytes (page: %d)", len(page))
+			t.Logf("%d bytes with the header", n.n)
+		})
+	}
 }
 
 type countingReader struct {

@@ -65,6 +65,8 @@ type config struct {
 	positionTTL   time.Duration
 	releaseHeader string
 	logger        *slog.Logger
+	shell         bool // WithShellPage
+	shellMaxAge   int  // seconds
 
 	websocket      bool
 	events         bool
@@ -311,3 +313,43 @@ func WithClientIP(f func(*http.Request) string) Option { return func(c *config) 
 // 1000 visitors in) make one update. A visitor's own turn is pushed at
 // once, whatever the interval. Default 250ms; d <= 0 selects the default.
 func WithPushInterval(d time.Duration) Option { return func(c *config) { c.pushInterval = d } }
+
+// WithShellPage makes the waiting page's refreshes cheap enough for a CDN
+// to answer: a visitor in line refreshes a shell, a page whose bytes are
+// the same for every visitor of the zone (and protected URL), served at
+// {prefix}/wait?zone=Z&return=U with status 200, "Cache-Control: public,
+// max-age=" maxAge (in whole seconds) and an ETag, without reading or
+// setting a cookie. A CDN, the browser's cache or the Handler's edge
+// cache answers it without rendering, a conditional refresh with 304 Not
+// Modified; its script learns the visitor's standing from the first
+// report of the push channel (or the status endpoint, asked at once)
+// that it opens.
+//
+// The first visit is unchanged: the protected URL answers with the
+// visitor's own waiting page (status, Retry-After, position), which sets
+// the visitor cookie and is never stored by a shared cache. Its script
+// then puts the shell's address in the address bar (history.replaceState:
+// no new history entry), so every later refresh asks for the shell. The
+// shell is not served at the protected URL itself: what that URL answers
+// depends on the visitor's cookies (a visitor let in gets the shop), so a
+// shared cache that kept a shell there would hand it to visitors inside
+// and to newcomers without a place. The claim still returns the visitor
+// to the protected URL.
+//
+// Without JavaScript the address never moves, and the page at the
+// protected URL refreshes itself as before; a shell opened without
+// JavaScript goes at once to the protected URL (a <noscript> refresh).
+// A shell whose visitor holds no place goes there too, which queues it.
+//
+// A custom template (WithTemplate) is executed for the shell with
+// PageData.Shell set and ShellURL on the visitor's own page; see PageData.
+// The shell changes only with the template and the Handler's settings,
+// so a long maxAge is safe; maxAge < 0 is taken as 0 (always
+// revalidated). Default off: the waiting page is the visitor's own at the
+// protected URL, sent with "Cache-Control: no-store" while its status is
+// 429.
+func WithShellPage(maxAge time.Duration) Option {
+	return func(c *config) {
+		c.shell, c.shellMaxAge = true, max(0, int(maxAge/time.Second))
+	}
+}

@@ -2,8 +2,11 @@ package middleware
 
 import (
 	"bytes"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"math"
 	"net/http"
@@ -140,6 +143,21 @@ type PageData struct {
 	// empty when its endpoint is turned off (WithWebSocket,
 	// WithServerSentEvents).
 	WebSocketURL, EventsURL string
+
+	// Shell is set when the page is the shell of WithShellPage: the same
+	// for every visitor of the zone and ReturnURL, served at ShellURL with
+	// status 200 to anyone. Position, Ahead, the ETA and Progress are then
+	// zero: the page learns them from the first report of its push
+	// channel or of the status endpoint, which it asks at once. It must
+	// hold nothing of one visitor; without JavaScript it should send the
+	// visitor to ReturnURL, whose page follows the line (<noscript><meta
+	// http-equiv="refresh" content="0;url={{.ReturnURL}}"></noscript>).
+	Shell bool
+	// ShellURL is the address of the shell (WithShellPage) for this zone
+	// and ReturnURL, on the waiting page of a visitor in line; empty
+	// without the option. The page's script puts it in the address bar
+	// (history.replaceState), so that a refresh asks for the shell.
+	ShellURL string
 }
 
 // report is the JSON form of a PageData: the body of the waiting page's
@@ -213,6 +231,9 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 	}
 	switch s.state {
 	case waitroom.StateWaiting:
+		if e.cfg.shell {
+			d.ShellURL = e.cfg.prefix + "/wait?" + q
+		}
 		d.StatusCode = e.cfg.status
 		d.Ahead = max(s.ahead, 0)
 		d.Position = d.Ahead + 1
@@ -307,6 +328,7 @@ type pageKey struct {
 	zone, uri   string
 	json        bool // the JSON form
 	unavailable bool // the store cannot be reached: standing unused
+	shell       bool // the shell (WithShellPage): uri is the return URL, standing unused
 	state       waitroom.VisitorState
 	ahead       int64
 	eta         waitroom.ETA
@@ -319,11 +341,14 @@ type pageKey struct {
 // renderedPage is a response ready to send: status, body and the values of
 // its header.
 type renderedPage struct {
-	status      int
-	contentType string
-	length      string
-	retryAfter  string // "" for none
-	body        []byte
+	status       int
+	contentType  string
+	length       string
+	retryAfter   string // "" for none
+	cacheControl string
+	etag         string // "" for none: the response answers no conditional request
+	vary         string // "" for none
+	body         []byte
 }
 
 var busyPage = []byte("<!doctype html><html lang=\"en\"><title>Please wait</title><p>The page is busy. Please try again in a moment.</p></html>")
@@ -348,7 +373,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, zone string, s s
 	keep := len(k.uri) <= maxKeyURI
 	if keep {
 		if p, ok := e.cache.page(k); ok {
-			p.write(w)
+			p.answer(w, r)
 			return
 		}
 	}
@@ -360,7 +385,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, zone string, s s
 	if ok && keep {
 		e.cache.keepPage(k, p)
 	}
-	p.write(w)
+	p.answer(w, r)
 }
 
 // render makes the response for d: the JSON report, or the page template
@@ -370,7 +395,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, zone string, s s
 // that, a JSON client only what the status endpoint tells it.
 func (h *Handler) render(d *PageData, asJSON bool) (*renderedPage, bool) {
 	p := &renderedPage{status: d.StatusCode}
-	if d.RetryAfter > 0 {
+	if d.RetryAfter > 0 && !d.Shell { // the shell is no answer to the visitor's request
 		p.retryAfter = itoa(d.RetryAfter)
 	}
 	if asJSON {
@@ -393,19 +418,59 @@ func (h *Handler) render(d *PageData, asJSON bool) (*renderedPage, bool) {
 		if err := page.Execute(&buf, d); err != nil {
 			h.e.cfg.logger.Error("waitroom: middleware: waiting page template failed", "zone", d.Zone, "err", err)
 			p.contentType, p.body, p.length = "text/html; charset=utf-8", busyPage, itoa(len(busyPage))
+			p.cacheControl = "no-store"
 			return p, false
 		}
 		p.contentType, p.body = "text/html; charset=utf-8", buf.Bytes()
 	}
 	p.length = itoa(len(p.body))
+	p.validate(d.Shell, h.e.cfg.shellMaxAge)
 	return p, true
+}
+
+// validate sets how p may be stored and asked for again. A response whose
+// status is an error (429, 410, 503) is not stored: RFC 9110 has a server
+// ignore a conditional request whose answer would be one, and browsers
+// do not revalidate them. A 2xx waiting page is the visitor's own (it
+// depends on its cookies): stored by its browser only, and revalidated
+// by its ETag on every use. The shell is the same for everyone: public.
+//
+// The ETag is a hash of the response itself (status, type, Retry-After
+// and body), so it changes exactly when something the visitor would see
+// does: the state, the position, the ETA's words, the progress, the
+// opening, the template, a zone setting the page shows. It is the same on
+// every instance that renders the same page.
+func (p *renderedPage) validate(shell bool, maxAge int) {
+	p.cacheControl = "no-store"
+	if p.status < 200 || p.status > 299 {
+		return
+	}
+	sum := sha256.New()
+	fmt.Fprintf(sum, "%d\n%s\n%s\n", p.status, p.contentType, p.retryAfter)
+	sum.Write(p.body)
+	p.etag = `"` + base64.RawURLEncoding.EncodeToString(sum.Sum(nil)[:12]) + `"`
+	if shell {
+		p.cacheControl = "public, max-age=" + itoa(maxAge)
+		return
+	}
+	p.cacheControl, p.vary = "private, no-cache", "Accept, Cookie"
+}
+
+// answer sends p, or 304 Not Modified to a GET or HEAD whose
+// If-None-Match names p's ETag.
+func (p *renderedPage) answer(w http.ResponseWriter, r *http.Request) {
+	if p.etag != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) && noneMatch(r.Header, p.etag) {
+		p.notModified(w)
+		return
+	}
+	p.write(w)
 }
 
 // write sends p. Its header's values share one allocation.
 func (p *renderedPage) write(w http.ResponseWriter) {
 	h := w.Header()
-	v := make([]string, 5)
-	v[0], v[1], v[2], v[3], v[4] = "no-store", p.contentType, "nosniff", p.length, p.retryAfter
+	v := make([]string, 7)
+	v[0], v[1], v[2], v[3], v[4], v[5], v[6] = p.cacheControl, p.contentType, "nosniff", p.length, p.retryAfter, p.etag, p.vary
 	h["Cache-Control"] = v[0:1:1]
 	h["Content-Type"] = v[1:2:2]
 	h["X-Content-Type-Options"] = v[2:3:3]
@@ -413,6 +478,26 @@ func (p *renderedPage) write(w http.ResponseWriter) {
 	if p.retryAfter != "" {
 		h["Retry-After"] = v[4:5:5]
 	}
+	if p.etag != "" {
+		h["Etag"] = v[5:6:6]
+	}
+	if p.vary != "" {
+		h["Vary"] = v[6:7:7]
+	}
 	w.WriteHeader(p.status)
 	w.Write(p.body)
+}
+
+// notModified answers that the visitor's stored copy of p is p: the
+// header a 200 would have had for caches (RFC 9110 15.4.5), no body.
+func (p *renderedPage) notModified(w http.ResponseWriter) {
+	h := w.Header()
+	v := make([]string, 3)
+	v[0], v[1], v[2] = p.cacheControl, p.etag, p.vary
+	h["Cache-Control"] = v[0:1:1]
+	h["Etag"] = v[1:2:2]
+	if p.vary != "" {
+		h["Vary"] = v[2:3:3]
+	}
+	w.WriteHeader(http.StatusNotModified)
 }
