@@ -200,3 +200,33 @@ func testDrawConcurrent(t *testing.T, s waitroom.Store) {
 		}
 	}
 }
+
+// testDrawBatch: a batch tells what single calls tell of a line before
+// and after its draw: Register and Position in a batch report the same
+// place, Undrawn before, the drawn number after.
+func testDrawBatch(t *testing.T, s waitroom.Store) {
+	b := batchStore(t, s)
+	st := drawZone(t, s, "drawbatch")
+	calls := []waitroom.Call{}
+	for i := range 6 {
+		calls = append(calls, waitroom.Call{Op: waitroom.OpRegister, Visitor: fmt.Sprintf("v-%d", i)})
+	}
+	require.NoError(t, b.Batch(t.Context(), st.Name, T0, calls))
+	for i, c := range calls {
+		require.NoError(t, c.Err)
+		assert.True(t, c.Place.Undrawn, "%s: registered in a batch before the draw", c.Visitor)
+		assert.GreaterOrEqual(t, c.Place.Ahead, int64(i), "%s: Ahead counts everyone before it", c.Visitor)
+	}
+	exchange(t, s, st.Name, at(10*time.Second), 0)
+	for i := range calls {
+		calls[i].Op = waitroom.OpPosition
+	}
+	require.NoError(t, b.Batch(t.Context(), st.Name, at(11*time.Second), calls))
+	for _, c := range calls {
+		require.NoError(t, c.Err)
+		p := position(t, s, st.Name, c.Visitor, at(11*time.Second))
+		assert.False(t, c.Place.Undrawn, "%s", c.Visitor)
+		assert.Equal(t, p.Seq, c.Place.Seq, "%s: a batch tells the drawn number", c.Visitor)
+		assert.Equal(t, p.Ahead, c.Place.Ahead, "%s", c.Visitor)
+	}
+}

@@ -94,6 +94,7 @@ func Run(t *testing.T, newStore func(t *testing.T) waitroom.Store) {
 		{"Draw", testDraw},
 		{"DrawFromHead", testDrawFromHead},
 		{"DrawConcurrent", testDrawConcurrent},
+		{"DrawBatch", testDrawBatch},
 		{"Linearizable", testLinearizable},
 		{"SettingsChange", testSettingsChange},
 		{"Stats", testStats},
