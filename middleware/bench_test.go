@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -96,3 +97,56 @@ func BenchmarkReferenceWithContext(b *testing.B) {
 		next.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), refKey{}, v)))
 	}
 }
+
+// BenchmarkConditionalRefresh is a waiting visitor's browser refreshing a
+// waiting page served with status 200, whose ETag it holds, while the
+// line stands still: 304 from the edge cache.
+func BenchmarkConditionalRefresh(b *testing.B) {
+	e := newEnv(b, checkoutZone(1), nil, middleware.WithStatus(http.StatusOK))
+	require.Equal(b, http.StatusOK, e.client().get("/checkout").StatusCode)
+	c := e.client()
+	res := c.get("/checkout/seat?row=7")
+	require.NotEmpty(b, res.Header.Get("ETag"))
+	req := httptest.NewRequest(http.MethodGet, site+"/checkout/seat?row=7", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	req.Header.Set("Cookie", c.cookie("wr_v_checkout").String())
+	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+	benchmarkRefresh(b, e, req)
+}
+
+// BenchmarkShellRefresh is a waiting visitor's browser refreshing the
+// shell (WithShellPage), whose ETag it holds: 304, no cookie read.
+func BenchmarkShellRefresh(b *testing.B) {
+	e := newEnv(b, checkoutZone(1), nil, middleware.WithShellPage(time.Minute))
+	require.Equal(b, http.StatusOK, e.client().get("/checkout").StatusCode)
+	c := e.client()
+	require.Equal(b, http.StatusTooManyRequests, c.get("/checkout/seat?row=7").StatusCode)
+	res := c.get(shellURL)
+	require.NotEmpty(b, res.Header.Get("ETag"))
+	req := httptest.NewRequest(http.MethodGet, site+shellURL, nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+	req.Header.Set("Cookie", c.cookie("wr_v_checkout").String())
+	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
+	benchmarkRefresh(b, e, req)
+}
+
+// benchmarkRefresh sends req again and again and expects 304 each time.
+func benchmarkRefresh(b *testing.B, e *env, req *http.Request) {
+	w := &statusWriter{discardWriter: discardWriter{h: make(http.Header)}}
+	e.store.reset()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		e.h.ServeHTTP(w, req)
+	}
+	b.ReportMetric(float64(e.store.count())/float64(b.N), "storecalls/op")
+	require.Equal(b, http.StatusNotModified, w.code)
+}
+
+// statusWriter is a discardWriter that keeps the status.
+type statusWriter struct {
+	discardWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code }

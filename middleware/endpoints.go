@@ -13,7 +13,9 @@ import (
 // it. The push channels (ws, events) carry the status endpoint's report;
 // wait is the shell of WithShellPage.
 func (h *Handler) serveReserved(w http.ResponseWriter, r *http.Request, sub string) {
-	w.Header().Set("Cache-Control", "no-store")
+	if sub != "/wait" { // the shell's answers say how they may be stored
+		w.Header().Set("Cache-Control", "no-store")
+	}
 	switch sub {
 	case "/ws":
 		h.serveWebSocket(w, r)

@@ -199,14 +199,20 @@ func secondsOf(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
 // it asked for (path and query), or for a reserved endpoint its "return"
 // parameter (a path on this site outside the prefix), else "/".
 func (c *config) returnURL(r *http.Request) string {
-	ret := r.URL.RequestURI()
 	if p := r.URL.Path; p == c.prefix || strings.HasPrefix(p, c.prefixSlash) {
-		ret = r.URL.Query().Get("return")
-		if strings.HasPrefix(ret, c.prefixSlash) || ret == c.prefix {
-			ret = ""
-		}
+		return c.returnParam(r.URL.Query().Get("return"))
 	}
-	if !safeReturn(ret) {
+	if ret := r.URL.RequestURI(); safeReturn(ret) {
+		return ret
+	}
+	return "/"
+}
+
+// returnParam is the return URL that a reserved endpoint's "return"
+// parameter ret names: ret if it is a path on this site outside the
+// prefix, else "/".
+func (c *config) returnParam(ret string) string {
+	if strings.HasPrefix(ret, c.prefixSlash) || ret == c.prefix || !safeReturn(ret) {
 		return "/"
 	}
 	return ret

@@ -2,6 +2,10 @@ package middleware
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/waitroom/waitroom/internal/ident"
 )
 
 // This file serves the shell of the waiting page (WithShellPage): the
@@ -13,10 +17,20 @@ import (
 // 200, public, with an ETag. It reads no cookie and sets none, and asks
 // the store nothing: the page's script asks for the visitor's standing.
 // An unknown zone gets 400, as at the status endpoint.
+//
+// The whole crowd refreshes it, so a refresh of a shell already rendered
+// parses nothing: the rendered shells are kept by the return parameter
+// as the query spells it (or, for a query shellQuery cannot read, as
+// url.QueryEscape spells it).
 func (h *Handler) serveShell(w http.ResponseWriter, r *http.Request) {
 	e := h.e
-	zone, ok := zoneParam(w, r)
-	if !ok {
+	zone, rawRet, plain := shellQuery(r.URL.RawQuery)
+	if !plain {
+		q := r.URL.Query()
+		zone, rawRet = q.Get("zone"), url.QueryEscape(q.Get("return"))
+	}
+	if !ident.ValidZone(zone) {
+		writeError(w, http.StatusBadRequest, "missing or malformed zone")
 		return
 	}
 	z, known := e.room.Zone(zone)
@@ -24,20 +38,55 @@ func (h *Handler) serveShell(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "unknown zone")
 		return
 	}
-	ret := e.cfg.returnURL(r)
 	// Until its first report the page polls at the pace of a short wait.
 	every := min(retryAfter(0, z.AbandonAfter), e.cfg.maxRetryAfter)
-	k := pageKey{zone: zone, uri: ret, shell: true, retryAfter: every}
-	if p, ok := e.cache.page(k); ok {
-		p.answer(w, r)
-		return
+	k := pageKey{zone: zone, uri: rawRet, shell: true, retryAfter: every}
+	keep := len(rawRet) <= maxKeyURI
+	if keep {
+		if p, ok := e.cache.page(k); ok {
+			p.answer(w, r)
+			return
+		}
 	}
-	d := e.shellData(ret, zone, every)
-	p, ok := h.render(d, false)
-	if ok {
+	ret, err := url.QueryUnescape(rawRet)
+	if err != nil {
+		ret = ""
+	}
+	p, ok := h.render(e.shellData(e.cfg.returnParam(ret), zone, every), false)
+	if ok && keep {
+		k.uri = strings.Clone(rawRet) // not the whole query
 		e.cache.keepPage(k, p)
 	}
 	p.answer(w, r)
+}
+
+// shellQuery returns the zone and return parameters of a raw query, each
+// the first of its name as url.Values.Get reads them, the return one as
+// the query spells it. plain is false for a query it cannot read so
+// (an escaped key or zone, a semicolon): the caller parses it then.
+func shellQuery(raw string) (zone, rawRet string, plain bool) {
+	if strings.IndexByte(raw, ';') >= 0 {
+		return "", "", false
+	}
+	var haveZone, haveRet bool
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		key, val, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(key, "%+") {
+			return "", "", false
+		}
+		switch {
+		case key == "zone" && !haveZone:
+			if strings.ContainsAny(val, "%+") {
+				return "", "", false
+			}
+			zone, haveZone = val, true
+		case key == "return" && !haveRet:
+			rawRet, haveRet = val, true
+		}
+	}
+	return zone, rawRet, true
 }
 
 // shellData is the PageData of the shell of zone for the return URL ret:

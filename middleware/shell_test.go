@@ -179,6 +179,13 @@ func TestShellPage(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, b.get("/.waitroom/wait").StatusCode)
 	assert.Equal(t, http.StatusBadRequest, b.get("/.waitroom/wait?zone=nope").StatusCode)
 	assert.Equal(t, http.StatusMethodNotAllowed, b.do(http.MethodPost, shellURL, nil).StatusCode)
+	for _, q := range []string{"zo%6Ee=checkout&return=%2Fcheckout%2Fseat%3Frow%3D7", "zone=checkout&return=/checkout/seat%3Frow=7&x=1"} {
+		res := b.get("/.waitroom/wait?" + q)
+		assert.Equal(t, shell, body(res), "another spelling of the query: %s", q)
+	}
+	for _, q := range []string{"zone=checkout&return=%zz", "zone=checkout", "zone=checkout&return=/.waitroom/claim"} {
+		assert.Contains(t, body(b.get("/.waitroom/wait?"+q)), `content="0;url=/"`, q)
+	}
 	res = b.get("/.waitroom/wait?zone=checkout&return=//evil.example/")
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, body(res), `content="0;url=/"`, "a return URL off the site is /")
