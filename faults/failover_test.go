@@ -236,9 +236,6 @@ func TestRedisFailover(t *testing.T) {
 				behind, len(told), len(lost), stale.Round(time.Millisecond), slots, resumed.Round(time.Millisecond), codes,
 				lastSeq, reused, resyncs)
 			feedMu.Unlock()
-			if tc.lag > 0 {
-				assert.NotEmpty(t, lost, "a lagging replica loses the last places the primary gave")
-			}
 		})
 	}
 }
