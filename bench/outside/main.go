@@ -2,8 +2,10 @@
 // sees it: CPU time per request of the server processes, read from
 // /proc/<pid>/stat, with the load generator in a process of its own. Its
 // subjects run in alternating rounds, and the table gives each one's
-// median CPU per request, its ratio to its scenario's baseline and the
-// share of its requests answered 304 Not Modified:
+// median CPU per request, its ratio to its scenario's baseline (the
+// medians' ratio, and "paired": the median of the rounds' ratios, each
+// round's subject against the baseline of the same round) and the share
+// of its requests answered 304 Not Modified:
 //
 //	go run ./bench/outside -rounds 5 -requests 10000
 //
@@ -297,15 +299,17 @@ func measure(only string, rounds, requests, workers int) error {
 	fmt.Printf("CPU per request of the server processes, median of %d rounds of %d requests (%d connections)\n", rounds, requests, workers)
 	for _, sc := range scenarios {
 		base := sc.subjects[0]
-		fmt.Printf("\n%s\n%-9s %10s %16s %6s  %s\n", sc.name, "subject", "µs/req", base.name+"/subject", "304s", "rounds (µs/req)")
+		fmt.Printf("\n%s\n%-9s %10s %16s %8s %6s  %s\n", sc.name, "subject", "µs/req", base.name+"/subject", "paired", "304s", "rounds (µs/req)")
 		for _, s := range sc.subjects {
 			m := median(s.cpu)
 			rs := make([]string, len(s.cpu))
+			paired := make([]float64, len(s.cpu))
 			for i, v := range s.cpu {
 				rs[i] = fmt.Sprintf("%.1f", v)
+				paired[i] = base.cpu[i] / v
 			}
 			share := 100 * float64(s.notModified) / float64(max(s.requests, 1))
-			fmt.Printf("%-9s %10.1f %16.3f %5.1f%%  %s\n", s.name, m, median(base.cpu)/m, share, strings.Join(rs, " "))
+			fmt.Printf("%-9s %10.1f %16.3f %8.3f %5.1f%%  %s\n", s.name, m, median(base.cpu)/m, median(paired), share, strings.Join(rs, " "))
 		}
 	}
 	return nil
