@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 	"strings"
 	"testing"
@@ -206,4 +207,18 @@ func TestShellPageMaxAge(t *testing.T) {
 		e := newEnv(t, checkoutZone(1), nil, middleware.WithShellPage(d))
 		assert.Equal(t, want, e.client().get(shellURL).Header.Get("Cache-Control"), d)
 	}
+}
+
+// A custom template is told which page it renders: the visitor's own,
+// with the shell's address, or the shell, with no standing.
+func TestShellPageWithCustomTemplate(t *testing.T) {
+	tmpl := template.Must(template.New("mine").Parse(`{{.Shell}}|{{.ShellURL}}|{{.Position}}|{{.StatusCode}}|{{.ReturnURL}}`))
+	e := newEnv(t, checkoutZone(1), nil, middleware.WithTemplate(tmpl), middleware.WithShellPage(time.Minute),
+		middleware.WithPrefix("/_queue"))
+	require.Equal(t, http.StatusOK, e.client().get("/checkout").StatusCode)
+	c := e.client()
+	assert.Equal(t, "false|/_queue/wait?return=%2Fcheckout%2Fx&amp;zone=checkout|1|429|/checkout/x", body(c.get("/checkout/x")))
+	res := c.get("/_queue/wait?zone=checkout&return=%2Fcheckout%2Fx")
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "true||0|200|/checkout/x", body(res))
 }
