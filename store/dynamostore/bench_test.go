@@ -53,7 +53,7 @@ func spike(tb testing.TB, stores []*Store, zone string, n, workers int) spikeRes
 	for i, s := range stores {
 		// Not closed: closing a Room closes its store, which the caller
 		// goes on using. A Room with WithManualStep runs no goroutine.
-		rooms[i], err = waitroom.New(s, waitroom.WithZone(z), waitroom.WithManualStep(),
+		rooms[i], err = waitroom.New(s, slowStore, waitroom.WithZone(z), waitroom.WithManualStep(),
 			waitroom.WithClock(func() time.Time { return storetest.T0 }))
 		require.NoError(tb, err)
 	}
@@ -231,7 +231,7 @@ func BenchmarkWaitingVisitorMinute(b *testing.B) {
 			s := newStore(b, db, table)
 			clock := waitroomtest.NewClock(storetest.T0)
 			zone := waitroom.Zone{Name: "checkout", Paths: []string{"/checkout"}, Capacity: 1, AbandonAfter: time.Minute}
-			room, err := waitroom.New(s, waitroom.WithZone(zone), waitroom.WithClock(clock.Now), waitroom.WithManualStep())
+			room, err := waitroom.New(s, slowStore, waitroom.WithZone(zone), waitroom.WithClock(clock.Now), waitroom.WithManualStep())
 			require.NoError(b, err)
 			b.Cleanup(func() { room.Close() })
 			h := middleware.Wrap(room, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), middleware.WithLogger(discardLogger()))

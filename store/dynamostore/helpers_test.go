@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	"github.com/stretchr/testify/require"
+	"github.com/waitroom/waitroom"
 )
 
 const startHint = "start DynamoDB Local with `scripts/dynamodb-local.sh start` and set WAITROOM_DYNAMODB_ENDPOINT=http://127.0.0.1:8000"
@@ -105,3 +106,10 @@ func newStore(t testing.TB, db *dynamodb.Client, table string, opts ...Option) *
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// slowStore is the Room option of the tests that run Rooms on DynamoDB
+// Local: a call may take seconds there on a busy machine (a JVM, its
+// first transactions interpreted), and these tests check what the Rooms
+// do, not how fast the store answers, so the Room's per-call deadline
+// (2s by default) is a minute.
+var slowStore = waitroom.WithStoreTimeout(time.Minute)

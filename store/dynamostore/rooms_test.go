@@ -107,7 +107,7 @@ func TestThreeRoomsOneTable(t *testing.T) {
 		stores[i] = newStore(t, db, table)
 		keys, err := stores[i].SharedKeys(t.Context())
 		require.NoError(t, err)
-		rooms[i], err = waitroom.New(stores[i], waitroom.WithZone(zone), waitroom.WithClock(clock.Now),
+		rooms[i], err = waitroom.New(stores[i], slowStore, waitroom.WithZone(zone), waitroom.WithClock(clock.Now),
 			waitroom.WithManualStep(), waitroom.WithKeys(keys))
 		require.NoError(t, err)
 		h := middleware.Wrap(rooms[i], sh, middleware.WithLogger(discardLogger()))
