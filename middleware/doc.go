@@ -46,6 +46,7 @@
 //	POST {prefix}/release?zone=Z         gives up the slot or the place in line, clears the cookies, 204
 //	GET  {prefix}/ws?zone=Z&return=U     websocket: pushes the visitor's standing (WithWebSocket)
 //	GET  {prefix}/events?zone=Z&return=U server-sent events: the same messages (WithServerSentEvents)
+//	GET  {prefix}/wait?zone=Z&return=U   the shell page, the same for every visitor of a zone (WithShellPage)
 //
 // JSON bodies (waiting page, status endpoint, push messages) have the
 // fields state ("waiting", "admitted", "inside", "closed", "unavailable" or
