@@ -58,3 +58,27 @@ func TestDrawRenumbersCachedPlaces(t *testing.T) {
 	}
 	assert.Equal(t, 7, shown)
 }
+
+// TestPageSaysTheLineIsDrawn: before the opening, the page of a
+// ModeRandomAtOpen zone says that places are drawn, not given by arrival,
+// and its JSON says drawn; a FIFO zone's page promises arrival order.
+func TestPageSaysTheLineIsDrawn(t *testing.T) {
+	for _, mode := range []waitroom.Mode{waitroom.ModeRandomAtOpen, waitroom.ModeFIFO} {
+		z := checkoutZone(1)
+		z.Mode, z.OpensAt = mode, t0.Add(time.Hour)
+		e := newEnv(t, z, nil)
+		c := e.client()
+		res := c.get("/checkout")
+		require.Equal(t, http.StatusTooManyRequests, res.StatusCode)
+		page := body(res)
+		_, rep := c.getJSON("/checkout")
+		if mode == waitroom.ModeRandomAtOpen {
+			assert.Contains(t, page, "given a place at random when it opens")
+			assert.NotContains(t, page, "in order of arrival")
+			assert.True(t, rep.Drawn, "the JSON says the line is drawn")
+		} else {
+			assert.Contains(t, page, "let in in order of arrival")
+			assert.False(t, rep.Drawn)
+		}
+	}
+}

@@ -280,6 +280,7 @@ type report struct {
 	ETALowSeconds     int64   `json:"eta_low_seconds"`
 	ETAHighSeconds    int64   `json:"eta_high_seconds"`
 	OpensAt           *string `json:"opens_at"`
+	Drawn             bool    `json:"drawn"`
 	RetryAfterSeconds int     `json:"retry_after_seconds"`
 	Progress          int     `json:"progress"`
 	ETAText           string  `json:"eta_text"`

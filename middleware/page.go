@@ -129,6 +129,11 @@ type PageData struct {
 	// empty when OpensAt is zero.
 	OpensAt                     time.Time
 	OpensAtText, OpensAtRFC3339 string
+	// Drawn is set, with OpensAt, when the zone draws the order of its
+	// line at the opening (waitroom.ModeRandomAtOpen): everyone who
+	// arrives before then has the same chance, and Position counts
+	// everyone else in line until the draw.
+	Drawn bool
 
 	// RetryAfter is the number of seconds after which the page should ask
 	// again (it is also the Retry-After header); 0 when there is nothing
@@ -171,6 +176,7 @@ type report struct {
 	ETALowSeconds     int64  `json:"eta_low_seconds"`
 	ETAHighSeconds    int64  `json:"eta_high_seconds"`
 	OpensAt           string `json:"opens_at,omitempty"`
+	Drawn             bool   `json:"drawn,omitempty"` // the order is drawn at random at the opening
 	RetryAfterSeconds int    `json:"retry_after_seconds"`
 	Progress          int    `json:"progress"`
 	ETAText           string `json:"eta_text,omitempty"`
@@ -184,7 +190,7 @@ func (d *PageData) report() report {
 	r := report{
 		State: d.State, Zone: d.Zone, Position: d.Position, Ahead: d.Ahead,
 		ETASeconds: secondsOf(d.ETA), ETALowSeconds: secondsOf(d.ETALow), ETAHighSeconds: secondsOf(d.ETAHigh),
-		OpensAt: d.OpensAtRFC3339, RetryAfterSeconds: d.RetryAfter, Progress: d.Progress,
+		OpensAt: d.OpensAtRFC3339, Drawn: d.Drawn, RetryAfterSeconds: d.RetryAfter, Progress: d.Progress,
 		ETAText: d.ETAText, ETARangeText: d.ETARangeText, Closed: d.Closed,
 	}
 	if d.State == "admitted" || d.State == "inside" {
@@ -234,6 +240,7 @@ func (e *edge) pageData(ret, zone string, s standing, now time.Time) *PageData {
 		d.OpensAt = s.opensAt
 		d.OpensAtText = s.opensAt.UTC().Format("Mon 2 Jan 2006, 15:04 MST")
 		d.OpensAtRFC3339 = s.opensAt.UTC().Format(time.RFC3339)
+		d.Drawn = e.drawsAtOpen(zone)
 	}
 	switch s.state {
 	case waitroom.StateWaiting:
@@ -341,6 +348,7 @@ type pageKey struct {
 	progress    int
 	retryAfter  int
 	opensAt     int64  // Unix nanoseconds while the sale's opening is ahead, else 0
+	drawn       bool   // with opensAt: the line's order is drawn at the opening
 	closed      string // why a closed zone is closed
 }
 
@@ -373,7 +381,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, zone string, s s
 			k.retryAfter = e.retryAfter(zone, s.eta.Expected)
 		}
 		if s.opensAt.After(now) {
-			k.opensAt = s.opensAt.UnixNano()
+			k.opensAt, k.drawn = s.opensAt.UnixNano(), e.drawsAtOpen(zone)
 		}
 	}
 	keep := len(k.uri) <= maxKeyURI
@@ -506,4 +514,14 @@ func (p *renderedPage) notModified(w http.ResponseWriter) {
 		h["Vary"] = v[2:3:3]
 	}
 	w.WriteHeader(http.StatusNotModified)
+}
+
+// drawsAtOpen reports whether zone draws the order of its line when it
+// opens (waitroom.ModeRandomAtOpen).
+func (e *edge) drawsAtOpen(zone string) bool {
+	if e.room == nil {
+		return false
+	}
+	z, ok := e.room.Zone(zone)
+	return ok && z.Mode == waitroom.ModeRandomAtOpen
 }
