@@ -36,10 +36,10 @@ const maxRounds = 64
 // zone no second call. The result sums the steps.
 func (r *Room) exchange(ctx context.Context, zone string) (Exchange, error) {
 	now := r.Now()
-	share := 0.0
+	share := 0 // the tick's share of the rate, in whole admissions
 	if e := r.entry(zone); e != nil {
 		r.noteAdmitting(e, now)
-		share = e.zone.Load().AdmitPerSecond * r.cfg.tick.Seconds()
+		share = int(e.zone.Load().AdmitPerSecond*r.cfg.tick.Seconds() + 1e-9)
 	}
 	limit := r.cfg.exchangeLimit
 	var all Exchange
@@ -63,7 +63,7 @@ func (r *Room) exchange(ctx context.Context, zone string) (Exchange, error) {
 		all.Expired += x.Expired
 		n := len(x.Admitted)
 		moved := n + x.Abandoned
-		short := moved > 1 && float64(len(all.Admitted)) < share && (round == 0 || moved >= prev)
+		short := moved > 1 && len(all.Admitted) < share && (round == 0 || moved >= prev)
 		if n < limit && !short {
 			break
 		}
