@@ -39,7 +39,7 @@ type Config struct {
 	Timeout        time.Duration // the run stops then, whatever is left. Default: window + 2×visitors/rate + 60s.
 	Stall          time.Duration // the run stops when nobody was let in for this long while visitors wait. Default 45s (longer than the claim window: slots reserved for visitors who have not seen their turn yet come back after it).
 	Conns          int           // connections per instance the crowd opens at most (its browsers' sockets): a third for first requests and polls, two thirds for the visitors let in (see letInConns); the proxy opens half as many to the origin. Default capacity + 1024, at most 4000 over all instances, for the usual limit of open files: more than the visitors the origin may hold at once where it fits, so that the cap does not hide the origin's concurrency (the report says when it may have).
-	RequestTimeout time.Duration // one request's limit from the moment it has a socket, on top of the think time. Default 30s.
+	RequestTimeout time.Duration // one request's limit from the moment it has a socket, on top of the think time; in a simulation, one call's on the Room. Default 30s; 10m in a simulation.
 	MaxFailures    int           // consecutive failed requests after which a visitor gives up. Default 5.
 	SampleEvery    time.Duration // the chart's resolution. Default 100ms.
 
@@ -116,6 +116,13 @@ func (c Config) withDefaults() (Config, error) {
 		c.Seed = 1
 	}
 	def(&c.Stall, 45*time.Second)
+	if c.Sim {
+		// A simulation's calls wait only for the machine, and virtual
+		// time does not pass meanwhile: the limit only ends a call that
+		// hangs (DynamoDB Local takes a zone's transactions one by one,
+		// and hundreds of claims queue for them).
+		def(&c.RequestTimeout, 10*time.Minute)
+	}
 	def(&c.RequestTimeout, 30*time.Second)
 	if c.MaxFailures == 0 {
 		c.MaxFailures = 5

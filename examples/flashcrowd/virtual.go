@@ -396,7 +396,7 @@ func mix64(x uint64) uint64 {
 func (s *simRun) do(t simTask) {
 	v := &s.vs[t.idx]
 	s.calls.Add(1)
-	ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	switch t.kind {
 	case taskArrive:
@@ -544,7 +544,7 @@ func (s *simRun) step(k int64) {
 		s.lineAt[sec] |= seenEmpty
 	}
 	for _, r := range s.rooms {
-		ctx, cancel := context.WithTimeout(s.ctx, time.Minute)
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
 		if err := r.Step(ctx); err != nil && s.ctx.Err() == nil {
 			s.errors.Add(1)
 			s.noteError(err)
@@ -614,7 +614,7 @@ func (s *simRun) admittedFromLine(ev waitroom.Event, at time.Duration) {
 func (s *simRun) sample(now time.Time, arrived int) sample {
 	smp := sample{At: now, Arrived: arrived, Admitted: len(s.keys), Waiting: int(s.waiting.Load()),
 		Inside: s.inside, InOrigin: int(s.inOrigin.Load())}
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	if st, err := s.rooms[0].Stats(ctx, s.zone); err == nil {
 		smp.Waiting, smp.Inside = int(st.Waiting), st.Inside
@@ -626,7 +626,7 @@ func (s *simRun) sample(now time.Time, arrived int) sample {
 // arrived: the heap's growth over the waiting places (memory store) or
 // Redis's used_memory's.
 func (s *simRun) measurePeak(fig *simFigures, meter *storeMeter, heapBase uint64) {
-	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	st, err := s.rooms[0].Stats(ctx, s.zone)
 	if err != nil || st.Waiting == 0 {
@@ -770,6 +770,9 @@ func (s *simRun) measure(res *Result) {
 	res.MaxInsideFeed = s.maxInside
 
 	perSec := s.perSecond()
+	for len(perSec) < len(s.lineAt) {
+		perSec = append(perSec, 0) // seconds with a line and no admission
+	}
 	steady := steadySeconds(s.lineAt)
 	fig.SteadySecs = len(steady)
 	// The holds of the visitors let in during the steady part bound its
