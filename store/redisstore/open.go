@@ -54,7 +54,11 @@ const (
 	OpenDialerRetries = 1
 )
 
-func failFast(dial, read, write *time.Duration, dialerRetries *int) {
+// failFast also makes the client honour each call's context deadline
+// (ContextTimeoutEnabled), which go-redis otherwise ignores, so that the
+// Room's per-call deadline (waitroom.WithStoreTimeout) bounds the call.
+func failFast(dial, read, write *time.Duration, dialerRetries *int, ctxTimeout *bool) {
+	*ctxTimeout = true
 	for _, d := range []struct {
 		v   *time.Duration
 		def time.Duration
@@ -80,14 +84,14 @@ func clientFromURL(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("waitroom: redisstore: URL %q: %w", redactURL(rawURL), err)
 		}
-		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries)
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.ContextTimeoutEnabled)
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		o, err := parseClusterURL(strings.TrimSuffix(scheme, "+cluster"), rest)
 		if err != nil {
 			return nil, fmt.Errorf("waitroom: redisstore: URL %q: %w", redactURL(rawURL), err)
 		}
-		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries)
+		failFast(&o.DialTimeout, &o.ReadTimeout, &o.WriteTimeout, &o.DialerRetries, &o.ContextTimeoutEnabled)
 		return redis.NewClusterClient(o), nil
 	}
 	return nil, fmt.Errorf("waitroom: redisstore: URL %q: unknown scheme %q, want redis, rediss, redis+cluster or rediss+cluster", redactURL(rawURL), scheme)
