@@ -37,13 +37,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/bench"
+	"github.com/waitroom/waitroom/internal/rlimit"
 	"github.com/waitroom/waitroom/middleware"
 	"github.com/waitroom/waitroom/store/memstore"
 )
@@ -68,7 +68,7 @@ func main() {
 	modes := flag.String("modes", "ws,sse", "push channels to measure, in order")
 	window := flag.Duration("window", time.Minute, "how long CPU is measured with the pages open: longer than a ping interval (20s) and an event stream's lifetime (30s)")
 	flag.Parse()
-	raiseFileLimit()
+	rlimit.RaiseFiles()
 	fmt.Printf("%d pages, CPU over %v, load average %s\n\n", *pages, *window, loadAverage())
 	fmt.Println("| channel | pages | memory per page (RSS) | CPU, pages open, line still | CPU, no page |")
 	fmt.Println("|---|---|---|---|---|")
@@ -375,21 +375,4 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// raiseFileLimit lifts the limit of open files as far as the system lets
-// this process, for the pages' sockets; the servers it starts inherit it.
-func raiseFileLimit() {
-	var l syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
-		return
-	}
-	for _, n := range []uint64{1 << 20, 1 << 18, l.Max} {
-		if n <= l.Cur {
-			return
-		}
-		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: max(n, l.Max)}) == nil {
-			return
-		}
-	}
 }

@@ -66,6 +66,8 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/waitroom/waitroom/internal/rlimit"
 )
 
 func main() {
@@ -102,7 +104,7 @@ func main() {
 	// The crowd and the room share the machine: trade memory for less
 	// garbage collection.
 	debug.SetGCPercent(400)
-	raiseFileLimit()
+	rlimit.RaiseFiles()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

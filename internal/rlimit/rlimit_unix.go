@@ -1,13 +1,15 @@
 //go:build unix
 
-package main
+// Package rlimit raises the limit of open files of the load harnesses,
+// which hold a socket per simulated visitor.
+package rlimit
 
 import "syscall"
 
-// raiseFileLimit lifts the limit of open files as far as the system lets
-// this process: a crowd of visitors, a proxy and an origin in one process
-// hold four sockets for every visitor inside.
-func raiseFileLimit() {
+// RaiseFiles lifts the limit of open files as far as the system lets this
+// process (up to 1<<20; without the privilege, the hard limit): the
+// processes it starts inherit it.
+func RaiseFiles() {
 	var l syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) != nil {
 		return
