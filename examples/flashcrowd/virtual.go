@@ -762,7 +762,10 @@ func (s *simRun) measure(res *Result) {
 	res.Closed, res.Failed = int(s.closed.Load()), int(s.failed.Load())
 	res.WaitP50, res.WaitP90, res.WaitP99 = percentile(waits, 50), percentile(waits, 90), percentile(waits, 99)
 	res.WaitMax = percentile(waits, 100)
-	res.Lost = lost(res.StillWaiting, cfg.Capacity, max(res.InsideAtEnd, 0))
+	// A simulated visitor keeps its page open: a place the exchanger
+	// skipped as abandoned is a place lost. One still waiting at a
+	// timeout holds its place.
+	res.Lost = s.abandoned
 	res.OrderSource = "store: queue number vs change-feed order"
 	res.Order = compareOrders(s.keys)
 	res.MaxOriginConcurrency = int(s.maxOrigin.Load())
