@@ -46,7 +46,7 @@ type linOut struct {
 
 // linState is the model's state of the zone.
 type linState struct {
-	next  uint64 // the least number a new place may have
+	next  uint64                             // the least number a new place may have
 	state [linVisitors]waitroom.VisitorState // 0: holds nothing
 	seq   [linVisitors]uint64
 }
