@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/waitroom/waitroom"
 	"github.com/waitroom/waitroom/internal/faultproxy"
+	"github.com/waitroom/waitroom/internal/redisserver"
 )
 
 // TestRedisFailover fails a Redis primary over to its replica during a
@@ -43,20 +42,20 @@ func TestRedisFailover(t *testing.T) {
 	}{{"loopback", 0}, {"100ms replication lag", 100 * time.Millisecond}} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			primary := startRedis(t, "--appendonly", "no")
-			link, err := faultproxy.New(primary.addr())
+			primary := redisserver.Start(t, "--appendonly", "no")
+			link, err := faultproxy.New(primary.Addr())
 			require.NoError(t, err)
 			t.Cleanup(func() { link.Close() })
 			_, linkPort, _ := net.SplitHostPort(link.Addr())
-			replica := startRedis(t, "--appendonly", "no", "--replicaof", "127.0.0.1", linkPort)
-			rc := replica.client()
+			replica := redisserver.Start(t, "--appendonly", "no", "--replicaof", "127.0.0.1", linkPort)
+			rc := replica.Client()
 			waitFor(t, 10*time.Second, func() bool {
 				info, err := rc.Info(ctx, "replication").Result()
 				return err == nil && strings.Contains(info, "master_link_status:up")
 			}, "the replica is in sync")
 			link.SetLatency(tc.lag / 2) // each way: a lag of tc.lag for what the primary sends
 
-			vip, err := faultproxy.New(primary.addr())
+			vip, err := faultproxy.New(primary.Addr())
 			require.NoError(t, err)
 			t.Cleanup(func() { vip.Close() })
 			store := openRedis(t, vip.Addr())
@@ -108,16 +107,16 @@ func TestRedisFailover(t *testing.T) {
 				waitFor(t, 5*time.Second, func() bool { feedMu.Lock(); defer feedMu.Unlock(); return released > 0 },
 					"the Room reads the release")
 			}
-			pinfo, _ := primary.client().Info(ctx, "replication").Result()
+			pinfo, _ := primary.Client().Info(ctx, "replication").Result()
 			rinfo, _ := rc.Info(ctx, "replication").Result()
 			behind := max(0, replOffset(pinfo, "master_repl_offset")-replOffset(rinfo, "slave_repl_offset"))
-			primary.kill()
+			primary.Kill()
 			feedMu.Lock()
 			failed = true
 			feedMu.Unlock()
 			told := queuedSoFar(c) // told they have a place before the primary went
 			require.NoError(t, rc.ReplicaOf(ctx, "NO", "ONE").Err(), "promote the replica")
-			vip.SetTarget(replica.addr())
+			vip.SetTarget(replica.Addr())
 			vip.Drop()
 			failedOver := time.Now()
 			if tc.lag > 0 {
@@ -129,7 +128,7 @@ func TestRedisFailover(t *testing.T) {
 						// Seen once in many runs: the new primary had no
 						// zone at all. Its log says why.
 						keys, _ := rc.Keys(ctx, "*").Result()
-						out, _ := os.ReadFile(filepath.Join(replica.dir, "redis.log"))
+						out := replica.Log()
 						t.Logf("release on the new primary: %v; its keys %v; replication at the kill: %s / %s; its log:\n%s", err, keys, pinfo, rinfo, out)
 					}
 				}

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/waitroom/waitroom"
+	"github.com/waitroom/waitroom/internal/redisserver"
 	"github.com/waitroom/waitroom/store/redisstore"
 	"github.com/waitroom/waitroom/waitroomtest"
 )
@@ -43,9 +44,9 @@ func TestRedisRestartMidSale(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			srv := startRedis(t, tc.args...)
+			srv := redisserver.Start(t, tc.args...)
 			storeLog := &waitroomtest.Log{}
-			store := openRedis(t, srv.addr(), redisstore.WithLogger(storeLog.Logger()))
+			store := openRedis(t, srv.Addr(), redisstore.WithLogger(storeLog.Logger()))
 			const capacity = 3
 			s := newSale(t, store, saleZone(uniqueName("restart"), capacity))
 
@@ -65,7 +66,7 @@ func TestRedisRestartMidSale(t *testing.T) {
 			}
 			insideIDs := ids(inside)
 
-			srv.kill()
+			srv.Kill()
 			down := time.Now()
 			for _, v := range s.visitors("outage", 4) {
 				code, _, err := v.get()
@@ -98,7 +99,7 @@ func TestRedisRestartMidSale(t *testing.T) {
 				assert.Contains(t, insideIDs, v, "only the visitors inside reached the origin")
 			}
 
-			srv.restart()
+			srv.Restart()
 			up := time.Now()
 			newcomer := s.visitor("after")
 			var after int

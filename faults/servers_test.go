@@ -2,8 +2,6 @@ package faults
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,32 +16,20 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/waitroom/waitroom/internal/redisserver"
 	"github.com/waitroom/waitroom/store/redisstore"
 )
 
 // This file starts the real servers the scenarios break: redis-server
-// processes of their own (as store/redisstore's servers_test.go does, with
-// a kill by PID and a restart on the same port), DynamoDB Local processes
-// of their own, and finds the shared test Redis.
+// processes of their own (internal/redisserver: a kill by PID and a
+// restart on the same port), DynamoDB Local processes of their own, and
+// finds the shared test Redis.
 
 // missing fails the test in CI and skips it elsewhere, saying what to
-// install or start.
+// install or start (redisserver.Missing).
 func missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// freePort returns a TCP port nobody listens on at the moment.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	redisserver.Missing(t, format, args...)
 }
 
 // waitFor polls cond every 10ms until it holds, failing the test after
@@ -69,105 +55,7 @@ func waitFor(t testing.TB, limit time.Duration, cond func() bool, what string) t
 // it answers.
 func sharedRedis(t testing.TB) string {
 	t.Helper()
-	raw := os.Getenv("WAITROOM_REDIS_URL")
-	if raw == "" {
-		raw = "redis://127.0.0.1:6379/0"
-	}
-	o, err := redis.ParseURL(raw)
-	require.NoError(t, err, "WAITROOM_REDIS_URL")
-	c := redis.NewClient(o)
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := c.Ping(ctx).Err(); err != nil {
-		missing(t, "no Redis at %s (%v): start one with `redis-server --port 6379` or set WAITROOM_REDIS_URL; scripts/test.sh does both", raw, err)
-	}
-	return o.Addr
-}
-
-// redisServer is a redis-server process the test started.
-type redisServer struct {
-	t    testing.TB
-	port int
-	dir  string
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-// startRedis starts redis-server on a spare port in a temporary directory
-// with the extra arguments, waits until it answers, and kills it at the
-// end of the test.
-func startRedis(t testing.TB, extra ...string) *redisServer {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		missing(t, "redis-server not found: install Redis (apt-get install redis-server redis-tools); scripts/test.sh does")
-	}
-	s := &redisServer{t: t, port: freePort(t), dir: t.TempDir()}
-	s.args = append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--logfile", filepath.Join(s.dir, "redis.log")}, extra...)
-	s.start()
-	t.Cleanup(s.kill)
-	return s
-}
-
-func (s *redisServer) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
-
-// client returns a client of the server, closed at the end of the test.
-func (s *redisServer) client() *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1})
-	s.t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func (s *redisServer) start() {
-	s.t.Helper()
-	s.cmd = exec.Command("redis-server", s.args...)
-	require.NoError(s.t, s.cmd.Start(), "start redis-server")
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		cmd.Wait()
-		close(done)
-	}(s.cmd, s.done)
-	c := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		// A server loading its AOF answers LOADING: not ready yet.
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return
-		}
-		select {
-		case <-s.done:
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server on port %d exited: %s", s.port, log)
-		case <-tick.C:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on port %d does not answer: %v", s.port, err)
-		}
-	}
-}
-
-// kill sends SIGKILL to the server's PID (a crash: no final write) and
-// waits for it to exit. Killing a stopped server does nothing.
-func (s *redisServer) kill() {
-	if s.cmd == nil {
-		return
-	}
-	syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL)
-	<-s.done
-	s.cmd = nil
-}
-
-// restart starts the server again on the same port and directory.
-func (s *redisServer) restart() {
-	s.t.Helper()
-	s.kill()
-	s.start()
+	return redisserver.SharedOptions(t).Addr
 }
 
 // openRedis opens a Store on the Redis at addr with the client settings
@@ -217,7 +105,7 @@ func startDynamo(t testing.TB) *dynamoLocal {
 	}
 	lib, err := filepath.Abs(libs[0])
 	require.NoError(t, err)
-	d := &dynamoLocal{t: t, port: freePort(t), lib: lib, dir: t.TempDir()}
+	d := &dynamoLocal{t: t, port: redisserver.FreePort(t), lib: lib, dir: t.TempDir()}
 	d.start()
 	t.Cleanup(d.kill)
 	return d
